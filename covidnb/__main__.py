@@ -1,0 +1,5 @@
+import sys
+
+from covidnb.cli import main
+
+sys.exit(main())
