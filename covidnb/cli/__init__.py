@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-_COMMANDS = ("data", "run", "report")
+_COMMANDS = ("data", "run", "report", "book")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,34 @@
+"""``covidnb book``: execute the notebooks of ``_toc.yml`` (papermill, cached) and build ``_build/html``."""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("book", help="execute the book's notebooks and build the HTML book")
+    p.add_argument("--profile", default="smoke", choices=["smoke", "cpu", "paper"],
+                   help="profile injected into every notebook's parameters cell (default: smoke)")
+    p.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: python3)")
+    p.add_argument("--force", action="store_true", help="re-execute even when cached")
+    p.add_argument("--only", nargs="*", help="execute only notebooks whose path contains one of these")
+    p.add_argument("--no-execute", action="store_true",
+                   help="build from the notebooks as committed (a structure and link check)")
+    p.add_argument("--no-strict", action="store_true", help="do not turn Sphinx warnings into errors")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from covidnb import book
+
+    failed = 0
+    if not args.no_execute:
+        results = book.execute_notebooks(args.profile, args.kernel, args.force, args.only)
+        print(book.summarise(results))
+        failed = sum(r.status == "failed" for r in results)
+    rc = book.build_html(strict=not args.no_strict, use_executed=not args.no_execute)
+    if rc == 0:
+        print(f"book built: {book.REPO_ROOT / '_build' / 'html' / 'index.html'}")
+    if failed:
+        print(f"{failed} notebook(s) failed; their pages show the notebook as far as it ran", file=sys.stderr)
+    return 1 if (failed or rc) else 0
