@@ -1,0 +1,244 @@
+"""Class activation maps with pytorch-grad-cam (≥ 1.5.4): galleries and CAM → bounding box.
+
+pytorch-grad-cam wants a model that returns one logits tensor, so models returning
+``(main, *aux)`` are wrapped to return ``main`` only. A single-logit binary model (``N×1``) is
+explained through its one logit: the positive class is ``+z``, the negative class ``−z``. The CAM
+object is used as a context manager (it releases its hooks; without that, memory grows), and
+in-place ReLU modules are switched off while it runs, since an in-place op on a hooked activation
+breaks the gradient hooks (DenseNet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+METHODS = {
+    "gradcam": "GradCAM",
+    "gradcam++": "GradCAMPlusPlus",
+    "hirescam": "HiResCAM",
+    "xgradcam": "XGradCAM",
+    "layercam": "LayerCAM",
+    "eigencam": "EigenCAM",
+    "scorecam": "ScoreCAM",
+    "ablationcam": "AblationCAM",
+}
+
+
+class MainOutput(nn.Module):
+    """Wraps a model so that it returns only its main logits (element 0 of a tuple)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        from covidnb.models import main_output
+
+        return main_output(self.model(x))
+
+
+class LogitTarget:
+    """CAM target ``sign · logit[:, index]``; ``sign=-1`` explains the negative class of a
+    single-logit binary model."""
+
+    def __init__(self, index: int = 0, sign: float = 1.0):
+        self.index, self.sign = index, sign
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        return self.sign * (output[self.index] if output.ndim == 1 else output[:, self.index])
+
+
+def find_target_layer(model: nn.Module) -> nn.Module:
+    """The last ``Conv2d`` (or ``Conv3d``) module of ``model``, the usual Grad-CAM layer."""
+    last = None
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Conv3d)):
+            last = m
+    if last is None:
+        raise ValueError(
+            f"{type(model).__name__} has no Conv2d/Conv3d layer; pass target_layer explicitly"
+        )
+    return last
+
+
+@contextmanager
+def _no_inplace_relu(model: nn.Module):
+    changed = [m for m in model.modules() if isinstance(m, nn.ReLU) and m.inplace]
+    for m in changed:
+        m.inplace = False
+    try:
+        yield
+    finally:
+        for m in changed:
+            m.inplace = True
+
+
+@dataclass
+class CamResult:
+    index: int
+    sample_id: str
+    image: np.ndarray  # H×W×3 float in [0, 1] (a volume's middle slice)
+    cam: np.ndarray  # H×W in [0, 1]
+    label: str
+    prediction: str
+    probability: float  # of the predicted class (multi-label: of the top label)
+    target: str  # the class the CAM explains
+
+
+def _display_image(img: torch.Tensor) -> np.ndarray:
+    a = img.detach().float().cpu().numpy()
+    if a.ndim == 4:  # C×D×H×W volume: middle slice
+        a = a[:, a.shape[1] // 2]
+    a = a[:3] if a.shape[0] >= 3 else np.repeat(a[:1], 3, axis=0)
+    return np.clip(np.transpose(a, (1, 2, 0)), 0.0, 1.0).astype(np.float32)
+
+
+def _label_text(label: Any, classes: list[str], multilabel: bool) -> str:
+    if multilabel:
+        on = [c for c, v in zip(classes, np.asarray(label).ravel()) if v >= 0.5]
+        return ", ".join(on) or "none"
+    return classes[int(label)]
+
+
+def compute_cams(
+    model: nn.Module,
+    dataset,
+    indices: Sequence[int],
+    target_layer: nn.Module | None = None,
+    method: str = "gradcam",
+    target_class: str | int | None = None,
+) -> list[CamResult]:
+    """The CAM of each sample ``dataset[i]``; ``target_class`` ``None`` explains the prediction."""
+    import pytorch_grad_cam
+
+    from covidnb.train import probabilities
+
+    if method not in METHODS:
+        raise ValueError(f"unknown CAM method {method!r}; known: {', '.join(METHODS)}")
+    classes = list(dataset.classes)
+    multilabel = bool(getattr(dataset, "multilabel", False))
+    samples = [dataset[int(i)] for i in indices]
+    if not samples:
+        raise ValueError("compute_cams: no indices given")
+    device = next(model.parameters()).device
+    x = torch.stack([s["image"] for s in samples]).to(device)
+    wrapped = MainOutput(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            logits = wrapped(x)
+        probs = probabilities(logits, multilabel).cpu().numpy()
+        single_logit = logits.ndim == 2 and logits.shape[1] == 1 and not multilabel
+        if target_class is None:
+            tgt = probs.argmax(axis=1)
+        else:
+            k = classes.index(target_class) if isinstance(target_class, str) else int(target_class)
+            if not 0 <= k < len(classes):
+                raise ValueError(f"target_class {target_class!r} is not one of {classes}")
+            tgt = np.full(len(samples), k)
+        if single_logit:
+            targets = [LogitTarget(0, 1.0 if k == 1 else -1.0) for k in tgt]
+        else:
+            targets = [LogitTarget(int(k)) for k in tgt]
+        layer = target_layer if target_layer is not None else find_target_layer(model)
+        cam_cls = getattr(pytorch_grad_cam, METHODS[method])
+        with _no_inplace_relu(model), cam_cls(model=wrapped, target_layers=[layer]) as cam:
+            maps = cam(input_tensor=x, targets=targets)
+    finally:
+        model.train(was_training)
+    out = []
+    for j, (i, s) in enumerate(zip(indices, samples)):
+        m = maps[j]
+        if m.ndim == 3:  # a volume's CAM: the slice shown
+            m = m[m.shape[0] // 2]
+        pred_k = int(probs[j].argmax())
+        pred = _label_text(probs[j], classes, True) if multilabel else classes[pred_k]
+        out.append(
+            CamResult(
+                int(i),
+                str(s.get("sample_id", i)),
+                _display_image(s["image"]),
+                np.clip(m, 0, 1).astype(np.float32),
+                _label_text(s["label"], classes, multilabel),
+                pred,
+                float(probs[j, pred_k]),
+                classes[int(tgt[j])],
+            )
+        )
+    return out
+
+
+def cam_gallery(
+    model: nn.Module,
+    dataset,
+    indices: Sequence[int],
+    target_layer: nn.Module | None = None,
+    method: str = "gradcam",
+    target_class: str | int | None = None,
+    bbox_threshold: float | None = None,
+    image_weight: float = 0.5,
+):
+    """A figure with one row per sample: the image, then the CAM over it, titled with the label,
+    the prediction (and its probability) and the class explained. ``bbox_threshold`` also draws
+    :func:`cam_to_bbox`'s box."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+
+    results = compute_cams(model, dataset, indices, target_layer, method, target_class)
+    fig, axes = plt.subplots(len(results), 2, figsize=(5, 2.5 * len(results)), squeeze=False)
+    for (ax_img, ax_cam), r in zip(axes, results):
+        ax_img.imshow(r.image)
+        ax_img.set_title(f"{r.sample_id}\nlabel: {r.label}", fontsize=8)
+        ax_cam.imshow(show_cam_on_image(r.image, r.cam, use_rgb=True, image_weight=image_weight))
+        ax_cam.set_title(
+            f"pred: {r.prediction} (p={r.probability:.2f})\n{method} for {r.target}", fontsize=8
+        )
+        if bbox_threshold is not None:
+            box = cam_to_bbox(r.cam, bbox_threshold)
+            if box is not None:
+                x0, y0, x1, y1 = box
+                ax_cam.add_patch(
+                    Rectangle(
+                        (x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="white", lw=1.5
+                    )
+                )
+        for ax in (ax_img, ax_cam):
+            ax.axis("off")
+    fig.results = results  # the arrays behind the figure, for further analysis
+    fig.tight_layout()
+    return fig
+
+
+def cam_to_bbox(
+    cam: np.ndarray, threshold: float = 0.5, largest: bool = True
+) -> tuple[int, int, int, int] | None:
+    """Box ``(x0, y0, x1, y1)`` (pixels; ``x1``, ``y1`` exclusive) around the CAM region at or above
+    ``threshold × max(cam)``: its largest 8-connected component, or all of it with
+    ``largest=False``. ``None`` when the CAM is zero everywhere."""
+    from skimage.measure import label, regionprops
+
+    cam = np.asarray(cam, dtype=float)
+    if cam.ndim != 2:
+        raise ValueError(f"cam_to_bbox needs an H×W map, got shape {cam.shape}")
+    if not 0 < threshold <= 1:
+        raise ValueError(f"cam_to_bbox: threshold must lie in (0, 1], got {threshold}")
+    peak = cam.max()
+    if not np.isfinite(peak) or peak <= 0:
+        return None
+    mask = cam >= threshold * peak
+    if largest:
+        regions = regionprops(label(mask, connectivity=2))
+        r0, c0, r1, c1 = max(regions, key=lambda r: r.area).bbox
+    else:
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    return int(c0), int(r0), int(c1), int(r1)

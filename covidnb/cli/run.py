@@ -1,0 +1,124 @@
+"""``covidnb run NOTEBOOK``: execute a notebook with papermill, once or over a grid of parameters.
+
+    covidnb run nbs/dsn_saal/02-train.ipynb -p profile cpu -p seed 1
+    covidnb run nbs/dsn_saal/02-train.ipynb --grid grid.yaml --jobs 2 --gpus 0,1
+    covidnb run nbs/dsn_saal/02-train.ipynb --grid grid.yaml --dry-run
+
+``-p KEY VALUE`` values are read as YAML (``0.01`` is a number, ``[1, 2]`` a list) and apply to
+every set of the grid. A grid file is a mapping of lists (their cartesian product) or a list of
+mappings. Exit status: 0 when every set ran or was skipped as done, 1 when any failed, 2 on bad
+input.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import yaml
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="execute a notebook (or a grid of parameter sets) with papermill",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument("notebook", help="the notebook to execute (needs a cell tagged 'parameters')")
+    p.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("KEY", "VALUE"),
+        help="a parameter (YAML value); repeatable",
+    )
+    p.add_argument(
+        "--grid", help="YAML grid: mapping of lists (crossed) or list of parameter mappings"
+    )
+    p.add_argument(
+        "--out",
+        help="folder for executed notebooks and the ledger (default: _build/batch/<notebook>)",
+    )
+    p.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: python3)")
+    p.add_argument("--cwd", help="working directory of the kernel (default: the notebook's folder)")
+    p.add_argument(
+        "--jobs", type=int, default=1, help="parameter sets executed at once (default 1)"
+    )
+    p.add_argument(
+        "--gpus", help="comma-separated GPU ids; one job per GPU, each pinned to its own"
+    )
+    p.add_argument(
+        "--executor",
+        choices=["local", "submitit"],
+        default="local",
+        help="'submitit' submits each set as a Slurm job (needs submitit)",
+    )
+    p.add_argument(
+        "--slurm",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("KEY", "VALUE"),
+        help="submitit/Slurm parameter, e.g. --slurm timeout_min 120 --slurm gpus_per_node 1",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="re-execute sets the ledger records as done"
+    )
+    p.add_argument("--dry-run", action="store_true", help="list the parameter sets and exit")
+    p.add_argument(
+        "--log-output", action="store_true", help="stream the notebook's output (jobs=1 only)"
+    )
+    p.set_defaults(func=run)
+
+
+def _value(text: str):
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def run(args) -> int:
+    from covidnb import runner
+
+    try:
+        fixed = {k: _value(v) for k, v in args.param}
+        sets = runner.load_grid(args.grid) if args.grid else [{}]
+        sets = [{**s, **fixed} for s in sets]
+        nb = Path(args.notebook)
+        runner.require_parameters_cell(nb)
+        out = Path(args.out) if args.out else Path("_build") / "batch" / nb.stem
+        if args.dry_run:
+            ledger = runner.Ledger(out).read()
+            for i, s in enumerate(sets, 1):
+                slug = runner.param_slug(s)
+                status = ledger.get(slug, {}).get("status", "pending")
+                print(f"{i:3d}  [{status}]  {s}  → {out / f'{nb.stem}__{slug}.ipynb'}")
+            print(f"{len(sets)} parameter set(s)")
+            return 0
+        results = runner.run_batch(
+            nb,
+            sets,
+            out,
+            kernel=args.kernel,
+            cwd=args.cwd,
+            jobs=args.jobs,
+            gpus=[g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else None,
+            force=args.force,
+            executor=args.executor,
+            slurm={k: _value(v) for k, v in args.slurm},
+            log_output=args.log_output,
+        )
+    except runner.BatchInputError as exc:
+        print(f"covidnb run: {exc}", file=sys.stderr)
+        return 2
+    table = runner.summary_table(results)
+    print()
+    print(table.to_string(index=False))
+    failed = int((table["status"] == "failed").sum())
+    print(
+        f"\n{len(results)} set(s): {len(results) - failed} ok, {failed} failed; executed notebooks in {out}"
+    )
+    return 1 if failed else 0

@@ -1,0 +1,268 @@
+"""``run_experiment(config)``: the one call a notebook makes to train and evaluate a model.
+
+dataset → model → loss → :func:`covidnb.train.fit` → :func:`covidnb.train.predict` on the test
+split → metrics → a run record in the store. A configuration already done in the store is read
+back, not re-trained (``force=True`` re-trains); an interrupted one resumes from its checkpoints.
+
+Configuration keys (defaults in brackets; unknown keys are an error):
+
+``chapter``        chapter slug; the store folder (required)
+``profile``        profile name the settings came from, recorded only [None]
+``dataset``        dataset name for ``covidnb.data.open_dataset`` (required)
+``dataset_kwargs`` extra keywords for ``open_dataset`` (e.g. ``{"version": 5}``) [{}]
+``root``           data root tried first; *not* part of the run key (the datasets' checksums
+                   are in the provenance) [None]
+``train_split`` / ``val_split`` / ``test_split``  split names ["train" / "val" / "test"];
+                   ``val_split=None`` trains without validation (the last epoch is kept)
+``image_size``     side in pixels [224]
+``channels``       input channels [1]
+``subsample``      ``{class: fraction}`` applied to the training split (``covidnb.data.subsample``,
+                   by patient, seeded by ``data_seed``) [None]
+``model``          model name in ``covidnb.models`` (required)
+``model_kwargs``   keywords for the model; ``num_classes`` defaults to the number of classes
+                   (pass 1 for a single-logit binary model), ``in_channels`` to ``channels`` [{}]
+``loss``           loss name in ``covidnb.losses`` ["ce"]
+``loss_kwargs``    keywords for the loss; ``"class_counts": "auto"`` is replaced by the training
+                   split's class counts [{}]
+``augment``        training augmentation name (``covidnb.data.augment.get_augmentation``) or None;
+                   when that module is absent a named augmentation is skipped with a warning [None]
+``train``          :class:`covidnb.train.TrainConfig` fields [{}]; its ``seed`` is ``seed``
+``seed``           training seed (python/numpy/torch, initial weights, data order) [0]
+``data_seed``      seed of the phantoms and of ``subsample``, fixed across training seeds [0]
+``fallback``       ``"synthetic"`` (phantom data when the dataset is absent) or ``"error"``
+
+The stored configuration also holds ``synthetic`` (true when any split was a phantom): a run on
+phantom data never shares a key with a run on the real data, and its metrics say so too.
+
+Failures: the run is recorded as failed with its reason (for a NaN/Inf loss: epoch, step,
+value) and the exception is re-raised, so a notebook cell fails loudly; pass
+``raise_on_failure=False`` to get the failed :class:`~covidnb.runs.Run` back instead (a seed sweep
+that should go on). A failed run is retried by the next call.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import warnings
+from typing import Any
+
+from covidnb.runs import Run, RunStore
+
+DEFAULTS: dict[str, Any] = {
+    "chapter": None,
+    "profile": None,
+    "dataset": None,
+    "dataset_kwargs": {},
+    "root": None,
+    "train_split": "train",
+    "val_split": "val",
+    "test_split": "test",
+    "image_size": 224,
+    "channels": 1,
+    "subsample": None,
+    "model": None,
+    "model_kwargs": {},
+    "loss": "ce",
+    "loss_kwargs": {},
+    "augment": None,
+    "train": {},
+    "seed": 0,
+    "data_seed": 0,
+    "fallback": "synthetic",
+}
+REQUIRED = ("chapter", "dataset", "model")
+
+
+def normalise_config(config: dict) -> dict:
+    """Defaults filled in, ``train`` expanded to every TrainConfig field, checked."""
+    from covidnb.train import TrainConfig
+
+    unknown = sorted(set(config) - set(DEFAULTS) - {"synthetic"})
+    if unknown:
+        raise ValueError(
+            f"run_experiment: unknown config key(s) {unknown}; known: {sorted(DEFAULTS)}"
+        )
+    cfg = copy.deepcopy(DEFAULTS)
+    cfg.update(copy.deepcopy(config))
+    missing = [k for k in REQUIRED if not cfg.get(k)]
+    if missing:
+        raise ValueError(f"run_experiment: config needs {missing}")
+    train = dict(cfg["train"] or {})
+    if "seed" in train and train["seed"] != cfg["seed"]:
+        raise ValueError(
+            f"run_experiment: train.seed={train['seed']} differs from seed={cfg['seed']}; set `seed` only"
+        )
+    train["seed"] = cfg["seed"]
+    cfg["train"] = TrainConfig.from_dict(train).to_dict()
+    if cfg["test_split"] is None:
+        raise ValueError("run_experiment: test_split is required (metrics are computed on it)")
+    return cfg
+
+
+def _augmentation(name: str | None, image_size: int):
+    if name is None:
+        return None
+    try:
+        from covidnb.data import augment
+    except ImportError:
+        augment = None
+    get = getattr(augment, "get_augmentation", None)
+    if get is None:
+        warnings.warn(
+            f"augmentation {name!r} skipped: covidnb.data.augment.get_augmentation is not available",
+            stacklevel=3,
+        )
+        return None
+    return get(name, image_size)
+
+
+def open_splits(cfg: dict) -> dict[str, Any]:
+    """``{"train": ds, "val": ds or None, "test": ds}`` as the configuration describes."""
+    from covidnb.data import open_dataset
+
+    common = dict(
+        root=cfg["root"],
+        image_size=cfg["image_size"],
+        channels=cfg["channels"],
+        fallback=cfg["fallback"],
+        seed=cfg["data_seed"],
+        **cfg["dataset_kwargs"],
+    )
+    splits = {
+        "train": open_dataset(
+            cfg["dataset"],
+            cfg["train_split"],
+            transform=_augmentation(cfg["augment"], cfg["image_size"]),
+            **common,
+        ),
+        "val": open_dataset(cfg["dataset"], cfg["val_split"], **common)
+        if cfg["val_split"]
+        else None,
+        "test": open_dataset(cfg["dataset"], cfg["test_split"], **common),
+    }
+    if cfg["subsample"]:
+        from covidnb.data import subsample
+
+        splits["train"] = subsample(splits["train"], keep=cfg["subsample"], seed=cfg["data_seed"])
+    classes = list(splits["train"].classes)
+    for name, ds in splits.items():
+        if ds is not None and list(ds.classes) != classes:
+            raise ValueError(
+                f"{cfg['dataset']}: split {name!r} has classes {list(ds.classes)}, train has {classes}"
+            )
+    return splits
+
+
+def _class_counts(ds) -> list[int]:
+    import numpy as np
+
+    t = np.asarray(ds.targets)
+    return (
+        (t.sum(axis=0) if t.ndim == 2 else np.bincount(t, minlength=len(ds.classes)))
+        .astype(int)
+        .tolist()
+    )
+
+
+def run_experiment(
+    config: dict,
+    store: RunStore | None = None,
+    force: bool = False,
+    *,
+    raise_on_failure: bool = True,
+    keep_checkpoints: bool = True,
+) -> Run:
+    """Train and evaluate ``config`` (keys in the module docstring), or return its stored run.
+
+    ``keep_checkpoints=False`` deletes the run's ``checkpoints/`` once it is done (reference
+    results are committed without them).
+    """
+    import pandas as pd
+
+    from covidnb.losses import build_loss
+    from covidnb.metrics import metrics_from_predictions
+    from covidnb.models import build_model
+    from covidnb.train import (
+        TrainConfig,
+        device_name,
+        fit,
+        predict,
+        resolve_device,
+        seed_everything,
+    )
+
+    cfg = normalise_config(config)
+    store = store if store is not None else RunStore()
+    splits = open_splits(cfg)
+    train_ds = splits["train"]
+    synthetic = any(
+        bool(getattr(ds, "synthetic", False)) for ds in splits.values() if ds is not None
+    )
+    record_cfg = {k: v for k, v in cfg.items() if k != "root"}
+    record_cfg["synthetic"] = synthetic
+    classes = list(train_ds.classes)
+    multilabel = bool(getattr(train_ds, "multilabel", False))
+    tcfg = TrainConfig.from_dict(cfg["train"])
+
+    def body(run: Run) -> None:
+        run.update_provenance(
+            device=device_name(resolve_device(tcfg.device)),
+            data_root=cfg["root"],
+            datasets={k: ds.info() for k, ds in splits.items() if ds is not None},
+        )
+        seed_everything(cfg["seed"])  # initial weights (and a loss's random init) follow the seed
+        model_kwargs = {
+            "in_channels": cfg["channels"],
+            "num_classes": len(classes),
+            **cfg["model_kwargs"],
+        }
+        model = build_model(cfg["model"], **model_kwargs)
+        loss_kwargs = dict(cfg["loss_kwargs"])
+        if loss_kwargs.get("class_counts") == "auto":
+            loss_kwargs["class_counts"] = _class_counts(train_ds)
+            run.update_provenance(
+                resolved_loss_kwargs={"class_counts": loss_kwargs["class_counts"]}
+            )
+        loss_fn = build_loss(cfg["loss"], **loss_kwargs)
+
+        def log_epoch(record: dict) -> None:
+            hist = run.history
+            rows = hist[hist["epoch"] < record["epoch"]] if len(hist) else hist
+            run.save_history(pd.concat([rows, pd.DataFrame([record])], ignore_index=True))
+
+        result = fit(
+            model,
+            loss_fn,
+            train_ds,
+            splits["val"],
+            tcfg,
+            checkpoint_dir=run.checkpoint_dir,
+            run_log=log_epoch,
+        )
+        run.save_history(result.history)
+        preds = predict(model, splits["test"], tcfg)
+        run.save_predictions(preds)
+        metrics = metrics_from_predictions(preds, classes, multilabel)
+        metrics["synthetic"] = synthetic
+        metrics["training"] = {
+            "best_epoch": result.best_epoch,
+            "best_score": result.best_score,
+            "select": tcfg.select,
+            "epochs_run": len(result.history),
+            "resumed_from": result.resumed_from,
+            "seconds": round(result.seconds, 3),
+        }
+        run.save_metrics(metrics)
+        if not keep_checkpoints:
+            shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
+
+    try:
+        return store.run(record_cfg, body, force=force)
+    except Exception:
+        if raise_on_failure:
+            raise
+        run = store.get(record_cfg)
+        if run is None:  # failed before the record was written (e.g. a lock timeout)
+            raise
+        return run

@@ -1,0 +1,531 @@
+"""One training loop for every chapter: :func:`fit` and :func:`predict` (CONTRACTS.md, "Training").
+
+``fit`` is seeded (python, numpy, torch; each epoch's data order and mixing draws come from
+generators seeded by ``(seed, epoch)``), runs on CPU or CUDA (mixed precision with
+``torch.autocast`` + ``GradScaler`` on CUDA only), keeps the best-on-validation weights, writes
+``last.pt`` after every epoch (model, optimiser, scheduler, scaler, loss, RNG states, history) so
+a killed run resumes at the next epoch and ends with the same weights as an uninterrupted one, and
+stops on a non-finite loss after writing why (``nonfinite.json``).
+
+Outputs: a model returns logits or a tuple ``(main, *aux)``; the loss sees the whole output, the
+prediction uses ``main_output``. Probabilities: ``N×1`` logits (binary single-logit) → sigmoid,
+read as ``[1 − p, p]``; multi-label datasets → sigmoid per label; otherwise softmax.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from covidnb.train.config import SELECTIONS, TrainConfig
+from covidnb.train.device import resolve_device, use_amp
+from covidnb.train.seed import (
+    epoch_seed,
+    make_generator,
+    rng_state,
+    seed_everything,
+    seed_worker,
+    set_rng_state,
+)
+
+LAST = "last.pt"
+BEST = "best.pt"
+NONFINITE = "nonfinite.json"
+# Fields that may differ between the run that wrote last.pt and the one resuming it: they do not
+# change what is trained (or, for ``epochs``, extend it).
+_RESUMABLE_DIFFS = {
+    "epochs",
+    "progress",
+    "num_workers",
+    "device",
+    "amp",
+    "eval_batch_size",
+    "restore_best",
+}
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or Inf; ``epoch``, ``step``, ``value`` say where."""
+
+    def __init__(self, epoch: int, step: int, value: float, history: list[dict] | None = None):
+        self.epoch, self.step, self.value = epoch, step, value
+        self.history = history or []
+        super().__init__(f"non-finite training loss {value} at epoch {epoch}, step {step}")
+
+    @property
+    def reason(self) -> dict[str, Any]:
+        return {
+            "error": "NonFiniteLossError",
+            "epoch": self.epoch,
+            "step": self.step,
+            "value": str(self.value),
+        }
+
+
+@dataclass
+class FitResult:
+    history: pd.DataFrame
+    best_epoch: int | None
+    best_score: float | None
+    resumed_from: int
+    seconds: float
+
+
+def progress_enabled(setting: bool | None) -> bool:
+    """Bars are off when ``COVIDNB_PROGRESS=0`` (batch runs), else as ``setting`` says (default on)."""
+    if os.environ.get("COVIDNB_PROGRESS", "1").strip().lower() in ("0", "false", "no"):
+        return False
+    return True if setting is None else bool(setting)
+
+
+def probabilities(logits: torch.Tensor, multilabel: bool) -> torch.Tensor:
+    """Class (or label) probabilities of the main logits; ``N×1`` → ``[1 − σ(z), σ(z)]``."""
+    logits = logits.float()
+    if logits.ndim == 1:
+        logits = logits[:, None]
+    if multilabel:
+        return torch.sigmoid(logits)
+    if logits.shape[1] == 1:
+        p = torch.sigmoid(logits)
+        return torch.cat([1 - p, p], dim=1)
+    return torch.softmax(logits, dim=1)
+
+
+def _main_output(out):
+    from covidnb.models import main_output
+
+    return main_output(out)
+
+
+def _loader(
+    ds,
+    batch_size: int,
+    cfg: TrainConfig,
+    device: torch.device,
+    *,
+    shuffle: bool,
+    generator: torch.Generator | None = None,
+    sampler=None,
+) -> DataLoader:
+    return DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
+        num_workers=cfg.num_workers,
+        pin_memory=device.type == "cuda",
+        worker_init_fn=seed_worker if cfg.num_workers else None,
+        generator=generator,
+    )
+
+
+def _optimizer(params: list, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(
+            params, lr=cfg.lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay
+        )
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(
+            params, lr=cfg.lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay
+        )
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+    return torch.optim.Adadelta(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig):
+    kw = {k: v for k, v in cfg.scheduler_kwargs.items() if k != "interval"}
+    if cfg.scheduler is None:
+        return None
+    if cfg.scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(
+            opt, step_size=int(kw["step_size"]), gamma=float(kw.get("gamma", 0.1))
+        )
+    period = int(kw.get("T_max", cfg.epochs))
+    eta_min = float(kw.get("eta_min", 0.0))
+    if kw.get("restarts", False):
+        return torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+            opt, T_0=period, T_mult=int(kw.get("T_mult", 1)), eta_min=eta_min
+        )
+    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=period, eta_min=eta_min)
+
+
+def _trainable_params(model: torch.nn.Module, loss_fn: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The model's parameters and the loss's own (e.g. SAAL's learnable α, β), each once."""
+    seen: set[int] = set()
+    params = []
+    mods = [model] + ([loss_fn] if isinstance(loss_fn, torch.nn.Module) else [])
+    for p in itertools.chain.from_iterable(m.parameters() for m in mods):
+        if p.requires_grad and id(p) not in seen:
+            seen.add(id(p))
+            params.append(p)
+    return params
+
+
+def _loss_log_values(loss_fn) -> dict[str, float]:
+    """The loss's ``log_values()`` (if it has one) as flat floats under ``loss.<name>``."""
+    fn = getattr(loss_fn, "log_values", None)
+    if not callable(fn):
+        return {}
+    out = {}
+    for k, v in (fn() or {}).items():
+        arr = np.asarray(v.detach().cpu() if torch.is_tensor(v) else v, dtype=float)
+        if arr.ndim == 0:
+            out[f"loss.{k}"] = float(arr)
+        else:
+            out.update({f"loss.{k}_{i}": float(x) for i, x in enumerate(arr.ravel())})
+    return out
+
+
+def _sampler(ds, cfg: TrainConfig, seed: int):
+    if cfg.sampler is None:
+        return None
+    from covidnb.sampling import class_balanced_sampler
+
+    return class_balanced_sampler(np.asarray(ds.targets), seed=seed)
+
+
+@torch.no_grad()
+def _infer(
+    model, loader, device, amp: bool, multilabel: bool, loss_fn=None, progress=False, desc="eval"
+):
+    """Probabilities, labels, ids and (with ``loss_fn``) the mean loss over ``loader``."""
+    from tqdm.auto import tqdm
+
+    model.eval()
+    probs, labels, ids, pids, srcs = [], [], [], [], []
+    loss_sum, n = 0.0, 0
+    for batch in tqdm(loader, desc=desc, leave=False, disable=not progress):
+        x = batch["image"].to(device, non_blocking=True)
+        y = batch["label"].to(device, non_blocking=True)
+        with torch.autocast(device.type, enabled=amp):
+            out = model(x)
+            if loss_fn is not None:
+                loss_sum += float(loss_fn(out, y)) * x.shape[0]
+        probs.append(probabilities(_main_output(out), multilabel).cpu())
+        labels.append(batch["label"])
+        ids += list(batch["sample_id"])
+        pids += list(batch.get("patient_id", [""] * x.shape[0]))
+        srcs += list(batch.get("source", [""] * x.shape[0]))
+        n += x.shape[0]
+    return (
+        torch.cat(probs).numpy() if probs else np.zeros((0, 0)),
+        torch.cat(labels).numpy() if labels else np.zeros(0),
+        ids,
+        pids,
+        srcs,
+        (loss_sum / n if n and loss_fn is not None else float("nan")),
+    )
+
+
+def _val_scores(p: np.ndarray, y: np.ndarray, multilabel: bool) -> dict[str, float]:
+    """Validation AUC and accuracy for checkpoint selection (NaN when undefined)."""
+    from covidnb.metrics import UndefinedMetricWarning, multiclass_metrics, multilabel_auc, safe_auc
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        if multilabel:
+            return {
+                "val_auc": multilabel_auc(y, p, [str(j) for j in range(y.shape[1])])["macro"],
+                "val_accuracy": float(((p >= 0.5) == (y >= 0.5)).mean()),
+            }
+        if p.shape[1] == 2:
+            return {
+                "val_auc": safe_auc(y, p[:, 1]),
+                "val_accuracy": float((p.argmax(1) == y).mean()),
+            }
+        m = multiclass_metrics(y, p, [str(j) for j in range(p.shape[1])])
+        return {"val_auc": m["macro"]["auc"], "val_accuracy": m["accuracy"]}
+
+
+def _is_better(score: float, best: float | None, mode: str) -> bool:
+    if best is None:
+        return True
+    if not math.isfinite(score):
+        return False
+    if not math.isfinite(best):
+        return True
+    return score < best if mode == "min" else score > best
+
+
+def _check_resumable(saved: dict, cfg: TrainConfig, path: Path) -> None:
+    now = cfg.to_dict()
+    diffs = {
+        k: (saved.get(k), now.get(k))
+        for k in set(saved) | set(now)
+        if k not in _RESUMABLE_DIFFS and saved.get(k) != now.get(k)
+    }
+    if diffs:
+        detail = "; ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in sorted(diffs.items()))
+        raise ValueError(
+            f"{path}: checkpoint was written with a different training configuration ({detail}); "
+            f"delete it or use another checkpoint_dir"
+        )
+
+
+def fit(
+    model: torch.nn.Module,
+    loss_fn: Callable,
+    train_ds,
+    val_ds,
+    cfg: TrainConfig | dict,
+    checkpoint_dir: str | os.PathLike | None = None,
+    run_log: Callable[[dict], None] | None = None,
+) -> FitResult:
+    """Train ``model`` on ``train_ds``; returns the per-epoch history and the best epoch.
+
+    ``val_ds`` may be ``None`` (then the last epoch is kept). ``run_log(record)`` is called after
+    every epoch, once ``last.pt`` is written, with that epoch's history row (train/val loss,
+    ``val_auc``, ``val_accuracy``, ``lr``, ``seconds``, the loss's ``log_values()`` under
+    ``loss.*``). With ``cfg.restore_best`` the model ends holding the best-on-validation weights.
+    Raises :class:`NonFiniteLossError` on a NaN/Inf loss, after writing ``nonfinite.json``.
+    """
+    from tqdm.auto import tqdm
+
+    cfg = TrainConfig.from_dict(cfg)
+    t_start = time.perf_counter()
+    device = resolve_device(cfg.device)
+    amp = use_amp(cfg.amp, device)
+    multilabel = bool(getattr(train_ds, "multilabel", False))
+    show = progress_enabled(cfg.progress)
+    mode = SELECTIONS[cfg.select]
+    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+
+    seed_everything(cfg.seed)
+    model.to(device)
+    if isinstance(loss_fn, torch.nn.Module):
+        loss_fn.to(device)
+    params = _trainable_params(model, loss_fn)
+    optimizer = _optimizer(params, cfg)
+    scheduler = _scheduler(optimizer, cfg)
+    step_sched = cfg.scheduler_kwargs.get("interval", "epoch") == "step"
+    scaler = torch.amp.GradScaler(device.type, enabled=amp)
+
+    history: list[dict] = []
+    best_epoch: int | None = None
+    best_score: float | None = None
+    best_state: dict | None = None
+    start = 0
+    if ckpt is not None and (ckpt / LAST).exists():
+        state = torch.load(
+            ckpt / LAST, map_location="cpu", weights_only=False
+        )  # RNG states must stay on CPU
+        _check_resumable(state["config"], cfg, ckpt / LAST)
+        model.load_state_dict(state["model"])
+        if isinstance(loss_fn, torch.nn.Module) and state.get("loss") is not None:
+            loss_fn.load_state_dict(state["loss"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state.get("scheduler") is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        history = list(state["history"])
+        best_epoch, best_score, start = (
+            state["best_epoch"],
+            state["best_score"],
+            int(state["epoch"]),
+        )
+
+    mixing = cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0
+    if mixing:
+        from covidnb.train.mixing import mix_batch  # written separately; only needed when mixing
+
+    n_batches = math.ceil(len(train_ds) / cfg.batch_size)
+    steps = min(n_batches, cfg.max_steps_per_epoch or n_batches)
+    epochs_bar = tqdm(
+        range(start, cfg.epochs), desc="epochs", initial=start, total=cfg.epochs, disable=not show
+    )
+    for epoch0 in epochs_bar:
+        epoch = epoch0 + 1
+        t0 = time.perf_counter()
+        model.train()
+        data_gen = make_generator(epoch_seed(cfg.seed, epoch, 0))
+        mix_gen = make_generator(epoch_seed(cfg.seed, epoch, 1))
+        loader = _loader(
+            train_ds,
+            cfg.batch_size,
+            cfg,
+            device,
+            shuffle=True,
+            generator=data_gen,
+            sampler=_sampler(train_ds, cfg, epoch_seed(cfg.seed, epoch, 2)),
+        )
+        lr = optimizer.param_groups[0]["lr"]
+        loss_sum, seen = 0.0, 0
+        bar = tqdm(
+            itertools.islice(loader, steps),
+            total=steps,
+            desc=f"epoch {epoch}",
+            leave=False,
+            disable=not show,
+        )
+        for step, batch in enumerate(bar, start=1):
+            x = batch["image"].to(device, non_blocking=True)
+            y = batch["label"].to(device, non_blocking=True)
+            with torch.autocast(device.type, enabled=amp):
+                if mixing:
+                    use_cutmix = cfg.cutmix_alpha > 0 and (
+                        cfg.mixup_alpha <= 0 or bool(torch.rand((), generator=mix_gen) < 0.5)
+                    )
+                    alpha = cfg.cutmix_alpha if use_cutmix else cfg.mixup_alpha
+                    x, ya, yb, lam = mix_batch(
+                        x, y, alpha, mode="cutmix" if use_cutmix else "mixup", generator=mix_gen
+                    )
+                    out = model(x)
+                    loss = lam * loss_fn(out, ya) + (1 - lam) * loss_fn(out, yb)
+                else:
+                    out = model(x)
+                    loss = loss_fn(out, y)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                err = NonFiniteLossError(epoch, step, value, history)
+                if ckpt is not None:
+                    from covidnb.runs.atomic import atomic_write_json
+
+                    atomic_write_json(ckpt / NONFINITE, err.reason)
+                raise err
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if cfg.grad_clip:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            if scheduler is not None and step_sched:
+                scheduler.step()
+            loss_sum += value * x.shape[0]
+            seen += x.shape[0]
+            if show and step % 10 == 0:
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
+        if scheduler is not None and not step_sched:
+            scheduler.step()
+
+        record: dict[str, Any] = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "lr": lr}
+        if val_ds is not None:
+            vloader = _loader(
+                val_ds, cfg.eval_batch_size or cfg.batch_size, cfg, device, shuffle=False
+            )
+            p, yv, *_, vloss = _infer(model, vloader, device, amp, multilabel, loss_fn)
+            record["val_loss"] = vloss
+            record.update(_val_scores(p, yv, multilabel))
+        record.update(_loss_log_values(loss_fn))
+        record["seconds"] = time.perf_counter() - t0
+        history.append(record)
+
+        if val_ds is not None:
+            score, mode_now = record.get(cfg.select, float("nan")), mode
+        else:  # without validation the last epoch is the best
+            score, mode_now = float(epoch), "max"
+        if _is_better(score, best_score, mode_now):
+            best_epoch, best_score = epoch, float(score)
+            if ckpt is not None:
+                from covidnb.runs.atomic import atomic_torch_save
+
+                atomic_torch_save(
+                    {
+                        "epoch": epoch,
+                        "score": best_score,
+                        "select": cfg.select,
+                        "model": model.state_dict(),
+                        "loss": _state(loss_fn),
+                    },
+                    ckpt / BEST,
+                )
+            else:
+                best_state = copy.deepcopy(
+                    {k: v.detach().cpu() for k, v in model.state_dict().items()}
+                )
+        if ckpt is not None:
+            from covidnb.runs.atomic import atomic_torch_save
+
+            atomic_torch_save(
+                {
+                    "epoch": epoch,
+                    "config": cfg.to_dict(),
+                    "model": model.state_dict(),
+                    "loss": _state(loss_fn),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "scaler": scaler.state_dict() if amp else None,
+                    "rng": rng_state(),
+                    "history": history,
+                    "best_epoch": best_epoch,
+                    "best_score": best_score,
+                },
+                ckpt / LAST,
+            )
+        epochs_bar.set_postfix(
+            {k: f"{record[k]:.4f}" for k in ("train_loss", "val_loss") if k in record}
+        )
+        if run_log is not None:
+            run_log(dict(record))
+
+    if (
+        cfg.restore_best
+        and best_epoch is not None
+        and best_epoch != (history[-1]["epoch"] if history else None)
+    ):
+        if ckpt is not None and (ckpt / BEST).exists():
+            model.load_state_dict(
+                torch.load(ckpt / BEST, map_location="cpu", weights_only=False)["model"]
+            )
+        elif best_state is not None:
+            model.load_state_dict(best_state)
+    return FitResult(
+        pd.DataFrame(history), best_epoch, best_score, start, time.perf_counter() - t_start
+    )
+
+
+def _state(loss_fn) -> dict | None:
+    return loss_fn.state_dict() if isinstance(loss_fn, torch.nn.Module) else None
+
+
+def predict(model: torch.nn.Module, ds, cfg: TrainConfig | dict | None = None) -> pd.DataFrame:
+    """One row per sample: ``sample_id, patient_id, source``, the label (``label`` as the class
+    index, or ``label_<name>`` 0/1 per label when multi-label), then ``p_<class>`` per class."""
+    cfg = TrainConfig.from_dict(cfg or {})
+    device = resolve_device(cfg.device)
+    amp = use_amp(cfg.amp, device)
+    multilabel = bool(getattr(ds, "multilabel", False))
+    classes = list(ds.classes)
+    model.to(device)
+    loader = _loader(ds, cfg.eval_batch_size or cfg.batch_size, cfg, device, shuffle=False)
+    p, y, ids, pids, srcs, _ = _infer(
+        model,
+        loader,
+        device,
+        amp,
+        multilabel,
+        progress=progress_enabled(cfg.progress),
+        desc="predict",
+    )
+    if len(ids) and p.shape[1] != len(classes):
+        raise ValueError(
+            f"model gives {p.shape[1]} probabilities per sample but {getattr(ds, 'name', 'dataset')} "
+            f"has {len(classes)} classes {classes}"
+        )
+    df = pd.DataFrame({"sample_id": ids, "patient_id": pids, "source": srcs})
+    if multilabel:
+        for j, c in enumerate(classes):
+            df[f"label_{c}"] = y[:, j].astype(int) if len(ids) else []
+    else:
+        df["label"] = y.astype(int)
+    for j, c in enumerate(classes):
+        df[f"p_{c}"] = p[:, j] if len(ids) else []
+    return df
