@@ -266,3 +266,38 @@ def run_experiment(
         if run is None:  # failed before the record was written (e.g. a lock timeout)
             raise
         return run
+
+
+def load_model(run: Run, which: str = "best"):
+    """Rebuild a run's model from its stored configuration and load its ``best.pt`` or ``last.pt``.
+
+    Reference results are committed without checkpoints; for those this raises and says how to
+    get one (re-run the configuration with checkpoints kept).
+    """
+    import torch
+
+    from covidnb.models import build_model
+
+    cfg = run.config
+    path = run.checkpoint_dir / f"{which}.pt"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path}: run {run.key[:12]} has no {which} checkpoint (reference runs are stored "
+            "without them); re-run its configuration with run_experiment(config, store=…, "
+            "keep_checkpoints=True) in a scratch store to get one")
+    classes = run.metrics.get("classes") or []
+    kwargs = {"in_channels": cfg["channels"], "num_classes": len(classes), **cfg["model_kwargs"]}
+    model = build_model(cfg["model"], **kwargs)
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"] if "model" in state else state)
+    return model.eval()
+
+
+def test_split(run: Run):
+    """The run's test dataset, opened exactly as the run opened it (no augmentation)."""
+    from covidnb.data import open_dataset
+
+    cfg = {**DEFAULTS, **run.config}
+    return open_dataset(cfg["dataset"], cfg["test_split"], image_size=cfg["image_size"],
+                        channels=cfg["channels"], fallback=cfg["fallback"], seed=cfg["data_seed"],
+                        **cfg["dataset_kwargs"])

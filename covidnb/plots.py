@@ -181,3 +181,25 @@ def mean_std_bars(
     if hue:
         ax.legend(fontsize="small", title=hue)
     return ax
+
+
+def sample_grid(dataset, per_class: int = 4, seed: int = 0, size: float = 1.8):
+    """A few samples of each class (rows: classes), titled with their sample ids."""
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(seed)
+    targets = np.asarray(dataset.targets)
+    fig, axes = plt.subplots(len(dataset.classes), per_class, figsize=(size * per_class, size * len(dataset.classes)),
+                             squeeze=False)
+    for c, name in enumerate(dataset.classes):
+        idx = np.flatnonzero(targets == c)
+        for ax, i in zip(axes[c], rng.choice(idx, size=min(per_class, idx.size), replace=False)):
+            img = dataset[int(i)]["image"].numpy()
+            ax.imshow(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0), cmap="gray", vmin=0, vmax=1)
+            ax.set_title(f"{name}\n{Path(dataset.sample_ids[i]).name[:28]}", fontsize=7)
+        for ax in axes[c]:
+            ax.axis("off")
+    if getattr(dataset, "synthetic", False):
+        fig.suptitle("SYNTHETIC PHANTOM — not real data", color="red")
+    fig.tight_layout()
+    return fig

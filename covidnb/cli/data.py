@@ -1,0 +1,101 @@
+"""``covidnb data list | verify NAME | fetch NAME``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _list(args: argparse.Namespace) -> int:
+    from covidnb.data.locate import try_find
+    from covidnb.data.manifest import list_manifests, load_manifest
+
+    rows = [("name", "modality", "chapters", "found at", "access")]
+    for name in list_manifests():
+        man = load_manifest(name)
+        found = try_find(name, args.root)
+        rows.append(
+            (
+                name,
+                man.modality,
+                ",".join(man.chapters) or "-",
+                str(found) if found else "not found",
+                man.access,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for j, r in enumerate(rows):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        if j == 0:
+            print("  ".join("-" * w for w in widths))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from covidnb.data.locate import DatasetNotFound
+    from covidnb.data.verify import verify
+
+    try:
+        report = verify(
+            args.name,
+            args.root,
+            decode={"auto": "auto", "all": True, "none": False}[args.decode],
+            subset=args.subset,
+        )
+    except (DatasetNotFound, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(report)
+    return 0 if report.ok else 1
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from covidnb.data.fetch import FetchError, fetch
+
+    try:
+        report = fetch(
+            args.name, args.root, url=args.url, sha256=args.sha256, progress=not args.quiet
+        )
+    except (FetchError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(report)
+    return 0 if report.ok else 1
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("data", help="list, verify and fetch datasets")
+    sub = p.add_subparsers(dest="data_command", required=True)
+
+    pl = sub.add_parser(
+        "list", help="every dataset with its modality, chapters, location and access"
+    )
+    pl.add_argument("--root", default=None, help="an extra data root searched first")
+    pl.set_defaults(func=_list)
+
+    pv = sub.add_parser("verify", help="check a copy against its manifest (exit 1 on any problem)")
+    pv.add_argument("name")
+    pv.add_argument(
+        "--root", default=None, help="data root (or the dataset folder itself) searched first"
+    )
+    pv.add_argument(
+        "--decode",
+        choices=("auto", "all", "none"),
+        default="auto",
+        help="decode files to find corrupt ones: auto = those not proven by SHA256SUMS",
+    )
+    pv.add_argument("--subset", default=None, help="compare with this declared staged subset")
+    pv.set_defaults(func=_verify)
+
+    pf = sub.add_parser("fetch", help="download (sha256-checked), unpack and verify a dataset")
+    pf.add_argument("name")
+    pf.add_argument(
+        "--root", default=None, help="where to put it (default: ~/.cache/covidnb or COVIDNB_CACHE)"
+    )
+    pf.add_argument(
+        "--url", default=None, help="download from this URL instead of the manifest's sources"
+    )
+    pf.add_argument("--sha256", default=None, help="expected sha256 of --url")
+    pf.add_argument("--quiet", action="store_true", help="no progress bar")
+    pf.set_defaults(func=_fetch)
+    return p

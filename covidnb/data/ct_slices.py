@@ -1,0 +1,224 @@
+"""2-D CT slice classification datasets (COVID-CT, COVIDx-CT, SARS-CoV-2 CT-scan, COVID19-Diag).
+
+One class, three layouts, chosen by the manifest's ``loader.options.mode``:
+
+- ``split_files`` (COVID-CT, Zhao et al. 2020, arXiv:2003.13865): per class an image folder
+  and one list file per split (``Data-split/COVID/trainCT_COVID.txt`` …), one file name a line;
+  patient ids from meta CSVs.
+- ``label_file`` (COVIDx-CT, Gunraj et al. 2020): one file per split, lines
+  ``filename class xmin ymin xmax ymax``; the patient id is read from the file name.
+- ``class_folders`` (SARS-CoV-2 CT-scan, COVID19-Diag): a folder per class, optionally one per
+  split (``{split}`` in the folder pattern).
+
+A file listed in a split file that does not exist raises :class:`MissingImageError` naming the
+split file, the line and the path (``strict=False`` drops such files and logs how many).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from covidnb.data.base import ImageFileDataset, Record, relative_id, resolve_present
+
+log = logging.getLogger("covidnb.data")
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm")
+
+
+def available_splits(options: dict[str, Any]) -> list[str]:
+    return list(options.get("splits", ["train", "val", "test"]))
+
+
+def _patient_map(root: Path, options: dict[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for spec in options.get("patients", []) or []:
+        path = root / spec["csv"]
+        if not path.exists():
+            log.warning("%s: patient-id file is absent; patient ids left empty", path)
+            continue
+        df = pd.read_csv(
+            path, encoding=spec.get("encoding", "utf-8"), dtype=str, keep_default_na=False
+        )
+        for col in (spec["file_col"], spec["patient_col"]):
+            if col not in df.columns:
+                raise ValueError(
+                    f"{path}: column {col!r} not found (columns: {', '.join(df.columns)})"
+                )
+        out.update(
+            {
+                os.path.basename(f): p.strip()
+                for f, p in zip(df[spec["file_col"]], df[spec["patient_col"]])
+                if f
+            }
+        )
+    return out
+
+
+def _index_split_files(root: Path, options, classes, split) -> list[Record]:
+    records = []
+    for ci, cls in enumerate(classes):
+        spec = options["classes"][cls]
+        list_file = root / spec["split_file"].format(split=split)
+        if not list_file.exists():
+            raise FileNotFoundError(
+                f"{list_file}: split file for class {cls!r}, split {split!r} does not exist"
+            )
+        image_dir = root / spec["image_dir"]
+        with open(list_file, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                fname = line.strip()
+                if not fname:
+                    continue
+                path = image_dir / fname
+                records.append(
+                    Record(
+                        path=path,
+                        label=ci,
+                        sample_id=relative_id(path, root),
+                        origin=f"{list_file}:{lineno}",
+                    )
+                )
+    return records
+
+
+def _index_label_file(root: Path, options, classes, split) -> list[Record]:
+    list_file = root / options["label_file"].format(split=split)
+    if not list_file.exists():
+        raise FileNotFoundError(f"{list_file}: label file for split {split!r} does not exist")
+    label_map = {str(k): v for k, v in options["label_map"].items()}
+    image_dir = root / options.get("image_dir", "")
+    records = []
+    with open(list_file, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) < 2 or parts[1] not in label_map:
+                raise ValueError(
+                    f"{list_file}:{lineno}: expected 'filename class ...' with class in "
+                    f"{sorted(label_map)}, got {line.strip()!r}"
+                )
+            path = image_dir / parts[0]
+            cls = label_map[parts[1]]
+            extra = {"bbox": [float(v) for v in parts[2:6]]} if len(parts) >= 6 else {}
+            records.append(
+                Record(
+                    path=path,
+                    label=classes.index(cls),
+                    sample_id=relative_id(path, root),
+                    origin=f"{list_file}:{lineno}",
+                    extra=extra,
+                )
+            )
+    return records
+
+
+def _index_class_folders(root: Path, options, classes, split) -> list[Record]:
+    records = []
+    exts = tuple(options.get("extensions", IMAGE_EXTENSIONS))
+    for ci, cls in enumerate(classes):
+        folder = root / options["class_dirs"][cls].format(split=split)
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"{folder}: folder of class {cls!r} (split {split!r}) does not exist"
+            )
+        for path in sorted(
+            p for p in folder.rglob("*") if p.is_file() and p.name.lower().endswith(exts)
+        ):
+            records.append(
+                Record(path=path, label=ci, sample_id=relative_id(path, root), origin=str(folder))
+            )
+    return records
+
+
+_MODES: dict[str, Callable[..., list[Record]]] = {
+    "split_files": _index_split_files,
+    "label_file": _index_label_file,
+    "class_folders": _index_class_folders,
+}
+
+
+def index(
+    root: str | os.PathLike, options: dict[str, Any], classes: list[str], split: str
+) -> list[Record]:
+    """Every sample listed for ``split`` (``"all"``: every split) with its expected path."""
+    root = Path(root)
+    mode = options.get("mode", "split_files")
+    if mode not in _MODES:
+        raise ValueError(f"unknown ct_slices mode {mode!r}; known: {', '.join(_MODES)}")
+    splits = available_splits(options)
+    if split == "all" and "all" not in splits:
+        records = [r for s in splits for r in _MODES[mode](root, options, classes, s)]
+    elif split in splits:
+        records = _MODES[mode](root, options, classes, split)
+    else:
+        raise ValueError(
+            f"unknown split {split!r} for {root}; available: {', '.join(splits + ['all'])}"
+        )
+    pmap = _patient_map(root, options)
+    regex = options.get("patient_regex")
+    for r in records:
+        if r.path.name in pmap:
+            r.patient_id = pmap[r.path.name]
+        elif regex and (m := re.search(regex, r.path.name)):
+            r.patient_id = m.group(1)
+    return records
+
+
+class CTSliceDataset(ImageFileDataset):
+    """2-D CT slices with a class label (``classes`` from the manifest; COVID-CT:
+    ``["CT_NonCOVID", "CT_COVID"]``, label 1 = COVID, the positive class).
+
+    ``root`` is the dataset folder; ``options``/``classes`` come from the manifest (see
+    :func:`covidnb.data.open_dataset`). ``strict=True`` (default) raises on a listed file that is
+    missing.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "train",
+        *,
+        name: str = "covid-ct",
+        classes: list[str] | None = None,
+        options: dict[str, Any] | None = None,
+        image_size: int = 224,
+        channels: int = 1,
+        transform=None,
+        cache: Any = True,
+        strict: bool = True,
+    ):
+        if options is None or classes is None:
+            from covidnb.data.manifest import load_manifest
+
+            man = load_manifest(name)
+            options = man.options if options is None else options
+            classes = man.classes if classes is None else classes
+        root = Path(root)
+        records = index(root, options, classes, split)
+        records = resolve_present(records, strict=strict, what=f"{name}/{split}")
+        self.bboxes = [r.extra.get("bbox") for r in records]
+        super().__init__(
+            name=name,
+            split=split,
+            classes=classes,
+            root=root,
+            targets=[r.label for r in records],
+            sample_ids=[r.sample_id for r in records],
+            patient_ids=[r.patient_id for r in records],
+            sources=name,
+            paths=[r.path for r in records],
+            image_size=image_size,
+            channels=channels,
+            transform=transform,
+            cache=cache,
+        )
+
+    _per_sample = ImageFileDataset._per_sample + ("bboxes",)

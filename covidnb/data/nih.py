@@ -1,0 +1,227 @@
+"""NIH ChestX-ray14 (Wang et al., ChestX-ray8, CVPR 2017): 14-label multi-label chest X-rays.
+
+Reads the release's own files: ``Data_Entry_2017.csv`` (``Finding Labels`` joined by ``|``,
+``No Finding`` for none), ``train_val_list.txt`` / ``test_list.txt`` (one image name a line)
+and ``BBox_List_2017.csv`` (boxes for 984 images, accessible by sample id). Label order is the
+release's (as in CheXNet and the DeepCXray paper's tables). ``label`` is a float 0/1 vector;
+``normal`` (No Finding) is the auxiliary target of DeepCXray (Xu et al., IEEE Access 2018).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from covidnb.data.base import ImageFileDataset, Record, relative_id, resolve_present
+
+NIH_LABELS = [
+    "Atelectasis",
+    "Cardiomegaly",
+    "Effusion",
+    "Infiltration",
+    "Mass",
+    "Nodule",
+    "Pneumonia",
+    "Pneumothorax",
+    "Consolidation",
+    "Edema",
+    "Emphysema",
+    "Fibrosis",
+    "Pleural_Thickening",
+    "Hernia",
+]
+NO_FINDING = "No Finding"
+SPLIT_FILES = {"train_val": "train_val_list.txt", "test": "test_list.txt"}
+SPLIT_ALIASES = {"train": "train_val", "trainval": "train_val"}
+
+_ENTRY_COLUMNS = [
+    "Image Index",
+    "Finding Labels",
+    "Follow-up #",
+    "Patient ID",
+    "Patient Age",
+    "Patient Gender",
+    "View Position",
+    "OriginalImage Width",
+    "OriginalImage Height",
+    "OriginalImagePixelSpacing x",
+    "OriginalImagePixelSpacing y",
+]
+
+
+def read_data_entry(path: str | os.PathLike) -> pd.DataFrame:
+    """``Data_Entry_2017.csv``. Its header splits ``OriginalImage[Width,Height]`` and the pixel
+    spacing over two columns each and ends with a comma, so the columns are named here."""
+    path = Path(path)
+    df = pd.read_csv(
+        path,
+        header=None,
+        skiprows=1,
+        names=_ENTRY_COLUMNS,
+        usecols=range(11),
+        dtype=str,
+        keep_default_na=False,
+    )
+    if df.empty or not df["Image Index"].str.endswith(".png").all():
+        raise ValueError(
+            f"{path}: expected NIH Data_Entry rows starting with an image name (*.png)"
+        )
+    return df
+
+
+def read_bbox_list(path: str | os.PathLike) -> pd.DataFrame:
+    """``BBox_List_2017.csv`` as ``Image Index, Finding Label, x, y, w, h`` (its header spreads
+    ``Bbox [x,y,w,h]`` over four columns and adds three empty ones)."""
+    path = Path(path)
+    df = pd.read_csv(
+        path,
+        header=None,
+        skiprows=1,
+        usecols=range(6),
+        names=["Image Index", "Finding Label", "x", "y", "w", "h"],
+    )
+    df = df.dropna(subset=["Image Index"])
+    # The box file says Infiltrate where Data_Entry says Infiltration.
+    df["Finding Label"] = df["Finding Label"].replace({"Infiltrate": "Infiltration"})
+    return df.reset_index(drop=True)
+
+
+def labels_to_vector(findings: str, labels: list[str] = NIH_LABELS) -> np.ndarray:
+    parts = [p.strip() for p in findings.split("|") if p.strip()]
+    unknown = [p for p in parts if p not in labels and p != NO_FINDING]
+    if unknown:
+        raise ValueError(f"unknown finding label(s) {unknown}; known: {labels + [NO_FINDING]}")
+    return np.array([1.0 if lab in parts else 0.0 for lab in labels], dtype=np.float32)
+
+
+def _read_list(path: Path) -> list[str]:
+    with open(path, encoding="utf-8") as fh:
+        return [ln.strip() for ln in fh if ln.strip()]
+
+
+def index_nih(
+    root: str | os.PathLike, options: dict[str, Any], classes: list[str], split: str
+) -> list[Record]:
+    root = Path(root)
+    split = SPLIT_ALIASES.get(split, split)
+    entry_path = root / options.get("data_entry", "Data_Entry_2017.csv")
+    if not entry_path.exists():
+        raise FileNotFoundError(f"{entry_path}: NIH label file does not exist")
+    entries = read_data_entry(entry_path)
+    image_dirs = [root / d for d in options.get("image_dirs", ["images"])]
+    if split == "all":
+        wanted = list(entries["Image Index"])
+        origin = {n: f"{entry_path}:{i + 2}" for i, n in enumerate(wanted)}
+    elif split in SPLIT_FILES:
+        list_path = root / SPLIT_FILES[split]
+        if not list_path.exists():
+            raise FileNotFoundError(f"{list_path}: NIH split list ({split}) does not exist")
+        wanted = _read_list(list_path)
+        origin = {n: f"{list_path}:{i + 1}" for i, n in enumerate(wanted)}
+    else:
+        raise ValueError(
+            f"unknown split {split!r} for NIH ChestX-ray14; "
+            "available: train_val (alias train), test, all"
+        )
+    by_name = entries.set_index("Image Index")
+    records = []
+    for name in wanted:
+        if name not in by_name.index:
+            raise ValueError(f"{origin[name]}: {name} has no row in {entry_path}")
+        row = by_name.loc[name]
+        path = next((d / name for d in image_dirs if (d / name).is_file()), image_dirs[0] / name)
+        vec = labels_to_vector(row["Finding Labels"], classes)
+        records.append(
+            Record(
+                path=path,
+                label=vec,
+                sample_id=relative_id(path, root),
+                patient_id=row["Patient ID"],
+                origin=origin[name],
+                extra={
+                    "normal": float(row["Finding Labels"].strip() == NO_FINDING),
+                    "view": row["View Position"],
+                },
+            )
+        )
+    return records
+
+
+class NIHChestXray14(ImageFileDataset):
+    """NIH ChestX-ray14 with the official ``train_val`` / ``test`` lists (``train`` is an alias
+    of ``train_val``) or ``all``. ``multilabel=True``; ``label`` is a 14-vector; the sample dict
+    also carries ``normal`` (1.0 for No Finding). ``bboxes(sample_id)`` gives the boxes."""
+
+    _per_sample = ImageFileDataset._per_sample + ("normal", "views")
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "train_val",
+        *,
+        name: str = "nih-chestxray14",
+        classes: list[str] | None = None,
+        options: dict[str, Any] | None = None,
+        image_size: int = 224,
+        channels: int = 1,
+        transform=None,
+        cache: Any = True,
+        strict: bool = False,
+    ):
+        options = dict(options or {})
+        classes = list(classes or NIH_LABELS)
+        root = Path(root)
+        records = resolve_present(
+            index_nih(root, options, classes, split), strict=strict, what=f"{name}/{split}"
+        )
+        self.normal = np.array([r.extra["normal"] for r in records], dtype=np.float32)
+        self.views = [r.extra["view"] for r in records]
+        super().__init__(
+            name=name,
+            split=SPLIT_ALIASES.get(split, split),
+            classes=classes,
+            root=root,
+            multilabel=True,
+            targets=np.stack([r.label for r in records])
+            if records
+            else np.zeros((0, len(classes))),
+            sample_ids=[r.sample_id for r in records],
+            patient_ids=[r.patient_id for r in records],
+            sources=name,
+            paths=[r.path for r in records],
+            image_size=image_size,
+            channels=channels,
+            transform=transform,
+            cache=cache,
+        )
+        bbox_path = root / options.get("bbox_list", "BBox_List_2017.csv")
+        self.bbox_table = (
+            read_bbox_list(bbox_path)
+            if bbox_path.exists()
+            else pd.DataFrame(columns=["Image Index", "Finding Label", "x", "y", "w", "h"])
+        )
+
+    def _load(self, i: int) -> dict[str, Any]:
+        sample = super()._load(i)
+        sample["normal"] = torch.tensor(self.normal[i], dtype=torch.float32)
+        return sample
+
+    def bboxes(self, sample_id: str) -> list[dict[str, Any]]:
+        """Boxes of one image (original 1024² pixel coordinates): ``[{label, x, y, w, h}]``."""
+        name = Path(sample_id).name
+        rows = self.bbox_table[self.bbox_table["Image Index"] == name]
+        return [
+            {
+                "label": r["Finding Label"],
+                "x": float(r["x"]),
+                "y": float(r["y"]),
+                "w": float(r["w"]),
+                "h": float(r["h"]),
+            }
+            for _, r in rows.iterrows()
+        ]
