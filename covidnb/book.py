@@ -116,6 +116,8 @@ def execute_notebooks(profile: str = "smoke", kernel: str = "python3", force: bo
                       only: list[str] | None = None, log=print) -> list[ExecResult]:
     import papermill as pm
 
+    # Progress bars are for people at a terminal: in an executed page they are noise.
+    os.environ.setdefault("COVIDNB_PROGRESS", "0")
     lib = library_digest()
     results = []
     for nb in toc_notebooks():

@@ -7,6 +7,7 @@ several panels, the Figure), so a notebook can style or save it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -39,6 +39,7 @@ from covidnb.data.synthetic import (
     synthetic_warning,
 )
 from covidnb.data.verify import VerifyReport, verify
+from covidnb.data import overview
 from covidnb.data.volumes import (
     MosMedData,
     VolumeDataset,
