@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
@@ -73,3 +74,35 @@ def build_mini_covid_ct(shared: Path, dest: Path, per_split: int = 2, copy: bool
 def mini_covid_ct(shared_data, tmp_path) -> Path:
     """A tiny COVID-CT tree (2 images per class and split, copies) in ``tmp_path``."""
     return build_mini_covid_ct(shared_data, tmp_path, per_split=2, copy=True)
+
+
+@pytest.fixture
+def mini_counts() -> dict[str, dict[str, int]]:
+    """The per-split class counts of :func:`mini_covid_ct`, as a manifest's ``splits``."""
+    return {s: {"CT_COVID": 2, "CT_NonCOVID": 2} for s in ("train", "val", "test")}
+
+
+@pytest.fixture
+def tmp_manifests(tmp_path, monkeypatch) -> Path:
+    """A private copy of ``data_manifests/`` (tests edit it without touching the repository)."""
+    from covidnb.data import manifest as manifest_mod
+
+    d = tmp_path / "manifests"
+    shutil.copytree(manifest_mod.MANIFEST_DIR, d)
+    monkeypatch.setattr(manifest_mod, "MANIFEST_DIR", d)
+    return d
+
+
+@pytest.fixture
+def edit_manifest(tmp_manifests):
+    """``edit_manifest(name, **fields)``: set top-level fields of manifest ``name`` in the
+    private copy of :func:`tmp_manifests`."""
+
+    def edit(name: str, **fields) -> Path:
+        path = tmp_manifests / f"{name}.yaml"
+        data = yaml.safe_load(path.read_text())
+        data.update(fields)
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    return edit

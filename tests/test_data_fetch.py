@@ -5,17 +5,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
-import shutil
 import socket
 import threading
 import zipfile
 
 import pytest
-import yaml
 
 from covidnb.cli import main as cli_main
 from covidnb.data import FetchError, fetch
-from covidnb.data import manifest as manifest_mod
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -50,24 +47,23 @@ def archive(mini_covid_ct, server):
 
 
 @pytest.fixture
-def manifests(tmp_path, monkeypatch):
-    d = tmp_path / "manifests"
-    shutil.copytree(manifest_mod.MANIFEST_DIR, d)
-    monkeypatch.setattr(manifest_mod, "MANIFEST_DIR", d)
-    return d
+def point_at(edit_manifest, mini_counts):
+    """``point_at(url, sha)``: covid-ct's manifest downloads one zip (top folder stripped) and
+    expects the counts of the mini tree."""
+
+    def point(url, sha):
+        edit_manifest(
+            "covid-ct",
+            sources=[{"url": url, "sha256": sha, "format": "zip", "strip_components": 1}],
+            splits=mini_counts,
+        )
+
+    return point
 
 
-def point_at(manifests, url, sha):
-    path = manifests / "covid-ct.yaml"
-    data = yaml.safe_load(path.read_text())
-    data["sources"] = [{"url": url, "sha256": sha, "format": "zip", "strip_components": 1}]
-    data["splits"] = {s: {"CT_COVID": 2, "CT_NonCOVID": 2} for s in ("train", "val", "test")}
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-
-
-def test_fetch_downloads_checks_unpacks_and_verifies(archive, manifests, tmp_path):
+def test_fetch_downloads_checks_unpacks_and_verifies(archive, point_at, tmp_path):
     url, sha = archive
-    point_at(manifests, url, sha)
+    point_at(url, sha)
     dest = tmp_path / "dest"
     report = fetch("covid-ct", root=dest, progress=False)
     assert report.ok, str(report)
@@ -77,10 +73,10 @@ def test_fetch_downloads_checks_unpacks_and_verifies(archive, manifests, tmp_pat
     assert fetch("covid-ct", root=dest, progress=False).ok
 
 
-def test_checksum_mismatch_names_url_expected_got_and_leaves_nothing(archive, manifests, tmp_path):
+def test_checksum_mismatch_names_url_expected_got_and_leaves_nothing(archive, point_at, tmp_path):
     url, sha = archive
     wrong = "0" * 64
-    point_at(manifests, url, wrong)
+    point_at(url, wrong)
     dest = tmp_path / "dest"
     with pytest.raises(FetchError) as err:
         fetch("covid-ct", root=dest, progress=False)
@@ -89,9 +85,9 @@ def test_checksum_mismatch_names_url_expected_got_and_leaves_nothing(archive, ma
     assert list(dest.iterdir()) == []  # no partial download, nothing unpacked
 
 
-def test_existing_files_are_not_overwritten(archive, manifests, tmp_path):
+def test_existing_files_are_not_overwritten(archive, point_at, tmp_path):
     url, sha = archive
-    point_at(manifests, url, sha)
+    point_at(url, sha)
     target = tmp_path / "dest" / "covid-ct" / "COVID-CT-MetaInfo.csv"
     target.parent.mkdir(parents=True)
     target.write_text("my own notes\n")
@@ -102,7 +98,7 @@ def test_existing_files_are_not_overwritten(archive, manifests, tmp_path):
     assert sorted(p.name for p in target.parent.iterdir()) == ["COVID-CT-MetaInfo.csv"]
 
 
-def test_unreachable_url_says_how_to_get_data(manifests, tmp_path):
+def test_unreachable_url_says_how_to_get_data(tmp_manifests, tmp_path):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -119,9 +115,9 @@ def test_by_request_dataset_is_not_downloaded(tmp_path, capsys):
     assert "by-request" in err and "MLMIP/COVID19-Diag" in err
 
 
-def test_cli_fetch_with_url_override(archive, manifests, tmp_path, capsys):
+def test_cli_fetch_with_url_override(archive, point_at, tmp_path, capsys):
     url, sha = archive
-    point_at(manifests, "https://example.invalid/never-used.zip", None)
+    point_at("https://example.invalid/never-used.zip", None)
     rc = cli_main(
         [
             "data",
@@ -157,7 +153,7 @@ def test_cli_fetch_with_url_override(archive, manifests, tmp_path, capsys):
     assert (tmp_path / "d3" / "covid-ct" / "COVID-CT-main" / "Data-split").is_dir()
 
 
-def test_tar_gz_source_with_unpack_to(mini_covid_ct, server, manifests, tmp_path):
+def test_tar_gz_source_with_unpack_to(mini_covid_ct, server, edit_manifest, mini_counts, tmp_path):
     import tarfile
 
     srv, base = server
@@ -170,23 +166,23 @@ def test_tar_gz_source_with_unpack_to(mini_covid_ct, server, manifests, tmp_path
         for f in sorted(mini_covid_ct.rglob("*")):
             if f.is_file() and "Images-processed" not in f.parts:
                 zf.write(f, f.relative_to(mini_covid_ct).as_posix())
-    path = manifests / "covid-ct.yaml"
-    data = yaml.safe_load(path.read_text())
-    data["sources"] = [
-        {
-            "url": f"{base}/images.tar.gz",
-            "sha256": hashlib.sha256(tpath.read_bytes()).hexdigest(),
-            "format": "tar.gz",
-            "unpack_to": "Images-processed",
-        },
-        {
-            "url": f"{base}/rest.zip",
-            "sha256": hashlib.sha256(lists.read_bytes()).hexdigest(),
-            "format": "zip",
-        },
-    ]
-    data["splits"] = {s: {"CT_COVID": 2, "CT_NonCOVID": 2} for s in ("train", "val", "test")}
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    edit_manifest(
+        "covid-ct",
+        sources=[
+            {
+                "url": f"{base}/images.tar.gz",
+                "sha256": hashlib.sha256(tpath.read_bytes()).hexdigest(),
+                "format": "tar.gz",
+                "unpack_to": "Images-processed",
+            },
+            {
+                "url": f"{base}/rest.zip",
+                "sha256": hashlib.sha256(lists.read_bytes()).hexdigest(),
+                "format": "zip",
+            },
+        ],
+        splits=mini_counts,
+    )
     report = fetch("covid-ct", root=tmp_path / "dest", progress=False)
     assert report.ok, str(report)
     assert (

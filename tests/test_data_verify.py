@@ -6,30 +6,9 @@ import hashlib
 import shutil
 
 import pytest
-import yaml
 
 from covidnb.cli import main as cli_main
 from covidnb.data import DatasetNotFound, verify
-from covidnb.data import manifest as manifest_mod
-
-
-@pytest.fixture
-def tmp_manifests(tmp_path, monkeypatch):
-    """A private copy of data_manifests/ (tests edit it without touching the repository)."""
-    d = tmp_path / "manifests"
-    shutil.copytree(manifest_mod.MANIFEST_DIR, d)
-    monkeypatch.setattr(manifest_mod, "MANIFEST_DIR", d)
-    return d
-
-
-def set_counts(manifests, name, splits):
-    path = manifests / f"{name}.yaml"
-    data = yaml.safe_load(path.read_text())
-    data["splits"] = splits
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-
-
-MINI = {s: {"CT_COVID": 2, "CT_NonCOVID": 2} for s in ("train", "val", "test")}
 
 
 def test_real_covid_ct_is_the_full_dataset(shared_data):
@@ -67,11 +46,11 @@ def test_not_found_lists_roots_and_how_to_get(tmp_path):
     assert str(tmp_path) in msg and "kaggle" in msg.lower() and "COVIDNB_DATA" in msg
 
 
-def test_counts_differ_from_manifest(mini_covid_ct, tmp_manifests, capsys):
-    set_counts(tmp_manifests, "covid-ct", MINI)
+def test_counts_differ_from_manifest(mini_covid_ct, edit_manifest, mini_counts, capsys):
+    edit_manifest("covid-ct", splits=mini_counts)
     assert verify("covid-ct", root=mini_covid_ct.parent).ok
-    wrong = {**MINI, "train": {"CT_COVID": 3, "CT_NonCOVID": 2}}
-    set_counts(tmp_manifests, "covid-ct", wrong)
+    wrong = {**mini_counts, "train": {"CT_COVID": 3, "CT_NonCOVID": 2}}
+    edit_manifest("covid-ct", splits=wrong)
     rep = verify("covid-ct", root=mini_covid_ct.parent)
     assert not rep.ok and [str(d) for d in rep.count_diffs] == [
         "count train/CT_COVID: expected 3, found 2"
@@ -80,8 +59,10 @@ def test_counts_differ_from_manifest(mini_covid_ct, tmp_manifests, capsys):
     assert "count train/CT_COVID: expected 3, found 2" in capsys.readouterr().out
 
 
-def test_missing_extra_and_corrupt_files_are_named(mini_covid_ct, tmp_manifests, capsys):
-    set_counts(tmp_manifests, "covid-ct", MINI)
+def test_missing_extra_and_corrupt_files_are_named(
+    mini_covid_ct, edit_manifest, mini_counts, capsys
+):
+    edit_manifest("covid-ct", splits=mini_counts)
     img_dir = mini_covid_ct / "Images-processed" / "CT_NonCOVID"
     listed = (mini_covid_ct / "Data-split" / "NonCOVID" / "testCT_NonCOVID.txt").read_text().split()
     (img_dir / listed[1]).unlink()
@@ -106,8 +87,8 @@ def test_missing_extra_and_corrupt_files_are_named(mini_covid_ct, tmp_manifests,
     assert listed[1] in out and "stray.png" in out and victim.name in out
 
 
-def test_sha256sums_mismatch_is_corrupt(mini_covid_ct, tmp_manifests):
-    set_counts(tmp_manifests, "covid-ct", MINI)
+def test_sha256sums_mismatch_is_corrupt(mini_covid_ct, edit_manifest, mini_counts):
+    edit_manifest("covid-ct", splits=mini_counts)
     meta = mini_covid_ct / "COVID-CT-MetaInfo.csv"
     good = hashlib.sha256(meta.read_bytes()).hexdigest()
     (mini_covid_ct / "SHA256SUMS").write_text(
@@ -126,8 +107,10 @@ def test_cli_verify_ok_exit_zero(shared_data, capsys):
     assert "OK" in capsys.readouterr().out
 
 
-def test_absent_split_file_is_reported_not_raised(mini_covid_ct, tmp_manifests, capsys):
-    set_counts(tmp_manifests, "covid-ct", MINI)
+def test_absent_split_file_is_reported_not_raised(
+    mini_covid_ct, edit_manifest, mini_counts, capsys
+):
+    edit_manifest("covid-ct", splits=mini_counts)
     split_file = mini_covid_ct / "Data-split" / "COVID" / "valCT_COVID.txt"
     split_file.unlink()
     rep = verify("covid-ct", root=mini_covid_ct.parent)

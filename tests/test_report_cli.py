@@ -1,34 +1,15 @@
 """``covidnb report check`` and ``covidnb report show``."""
 
 import pandas as pd
+from report_helpers import mini_spec, write_chapter
 
 from covidnb.cli import main
 
-SPEC = """chapter: mini
-paper: "A constructed paper"
-datasets:
-  test: {classes: {pos: 40, neg: 60}}
-tables:
-  - id: "1"
-    number: "1"
-    file: t1.csv
-    location: "§1"
-    caption: "constructed"
-    kind: results
-    keys: {Model: entity}
-    columns: {PRE: {metric: precision}, SEN: {metric: sensitivity}, F1: {metric: f1}}
-    unit: fraction
-    dataset: test
-    positive: pos
-    n_runs: 1
-"""
+SPEC = mini_spec({"PRE": "precision", "SEN": "sensitivity", "F1": "f1"})
 
 
 def make(tmp_path, f1: str):
-    folder = tmp_path / "nbs" / "mini" / "reported"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "tables.yaml").write_text(SPEC)
-    (folder / "t1.csv").write_text(f"Model,PRE,SEN,F1,origin\nm,0.8571,0.7500,{f1},ran\n")
+    write_chapter(tmp_path, SPEC, f"Model,PRE,SEN,F1,origin\nm,0.8571,0.7500,{f1},ran\n")
 
 
 def test_check_strict_fails_on_a_flag_and_writes_csv(tmp_path, capsys):

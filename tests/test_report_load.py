@@ -3,35 +3,16 @@
 from pathlib import Path
 
 import pytest
+from report_helpers import QUOTES_HEADER, mini_spec, write_chapter
 
 from covidnb.report import CHAPTERS, ReportDataError, load_chapter, reported_table
 
-SPEC = """chapter: mini
-paper: "A constructed paper"
-tables:
-  - id: "1"
-    number: "1"
-    file: t1.csv
-    location: "§1"
-    caption: "constructed"
-    kind: results
-    keys: {Model: entity}
-    columns:
-      ACC: {metric: accuracy}
-      F1: {metric: f1}
-    unit: fraction
-"""
+SPEC = mini_spec({"ACC": "accuracy", "F1": "f1"}, test_set=False)
 CSV = "Model,ACC,ACC ±,F1,origin\na,0.90,0.01,0.80,ran\nb,0.85,,0.70,quoted\n"
 
 
 def make(tmp_path: Path, spec: str = SPEC, csv: str = CSV, quotes: str | None = None) -> Path:
-    folder = tmp_path / "nbs" / "mini" / "reported"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "tables.yaml").write_text(spec)
-    (folder / "t1.csv").write_text(csv)
-    if quotes is not None:
-        (folder / "quotes.csv").write_text(quotes)
-    return folder
+    return write_chapter(tmp_path, spec, csv, quotes)
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -71,49 +52,42 @@ def test_non_number_names_file_and_line(tmp_path):
     assert "'F1'" in str(err.value) and "not a number" in str(err.value)
 
 
-def test_missing_column(tmp_path):
-    make(tmp_path, csv=CSV.replace("F1,", "F2,"))
-    with pytest.raises(ReportDataError, match=r"t1.csv:1: missing column\(s\) 'F1'"):
-        load_chapter("mini", tmp_path)
+# id: (the files that differ from the valid chapter, what the error must say)
+BAD_FILES = {
+    "missing-column": ({"csv": CSV.replace("F1,", "F2,")}, r"t1.csv:1: missing column\(s\) 'F1'"),
+    "ragged-row": ({"csv": CSV + "c,0.5,0.6\n"}, r"t1.csv:4: 3 fields where the header has 5"),
+    "bad-origin": (
+        {"csv": CSV.replace("quoted", "copied")},
+        r"t1.csv:3: origin must be 'ran' or 'quoted'",
+    ),
+    "yaml-does-not-parse": (
+        {"spec": SPEC.replace("keys: {Model: entity}", "keys: {Model: entity")},
+        r"tables.yaml:\d+: YAML does not parse",
+    ),
+    "unknown-metric": ({"spec": SPEC.replace("metric: f1", "metric: f2")}, "unknown metric 'f2'"),
+    "missing-field": (
+        {"spec": SPEC.replace('    caption: "constructed"\n', "")},
+        r"tables.yaml:\d+: table '1' lacks 'caption'",
+    ),
+    "quote-not-a-number": (
+        {"quotes": QUOTES_HEADER + "mini,Abstract,acc,90x,%,=,1,a,ACC\n"},
+        r"quotes.csv:2: value '90x' is not a number",
+    ),
+    "quote-unknown-row": (
+        {"quotes": QUOTES_HEADER + "mini,Abstract,acc,90,%,=,1,zz,ACC\n"},
+        r"quotes.csv:2: .*no row 'zz'",
+    ),
+    "quotes-missing-column": (
+        {"quotes": "chapter,location,value\n"},
+        r"quotes.csv:1: missing column",
+    ),
+}
 
 
-def test_ragged_row(tmp_path):
-    make(tmp_path, csv=CSV + "c,0.5,0.6\n")
-    with pytest.raises(ReportDataError, match=r"t1.csv:4: 3 fields where the header has 5"):
-        load_chapter("mini", tmp_path)
-
-
-def test_yaml_that_does_not_parse(tmp_path):
-    make(tmp_path, spec=SPEC.replace("keys: {Model: entity}", "keys: {Model: entity"))
-    with pytest.raises(ReportDataError, match=r"tables.yaml:\d+: YAML does not parse"):
-        load_chapter("mini", tmp_path)
-
-
-def test_unknown_metric_and_missing_field(tmp_path):
-    make(tmp_path, spec=SPEC.replace("metric: f1", "metric: f2"))
-    with pytest.raises(ReportDataError, match="unknown metric 'f2'"):
-        load_chapter("mini", tmp_path)
-    make(tmp_path, spec=SPEC.replace('    caption: "constructed"\n', ""))
-    with pytest.raises(ReportDataError, match=r"tables.yaml:\d+: table '1' lacks 'caption'"):
-        load_chapter("mini", tmp_path)
-
-
-def test_bad_origin(tmp_path):
-    make(tmp_path, csv=CSV.replace("quoted", "copied"))
-    with pytest.raises(ReportDataError, match=r"t1.csv:3: origin must be 'ran' or 'quoted'"):
-        load_chapter("mini", tmp_path)
-
-
-def test_quotes_are_checked(tmp_path):
-    head = "chapter,location,quantity,value,unit,relation,table,row,column\n"
-    make(tmp_path, quotes=head + "mini,Abstract,acc,90x,%,=,1,a,ACC\n")
-    with pytest.raises(ReportDataError, match=r"quotes.csv:2: value '90x' is not a number"):
-        load_chapter("mini", tmp_path)
-    make(tmp_path, quotes=head + "mini,Abstract,acc,90,%,=,1,zz,ACC\n")
-    with pytest.raises(ReportDataError, match=r"quotes.csv:2: .*no row 'zz'"):
-        load_chapter("mini", tmp_path)
-    make(tmp_path, quotes="chapter,location,value\n")
-    with pytest.raises(ReportDataError, match=r"quotes.csv:1: missing column"):
+@pytest.mark.parametrize("files, message", list(BAD_FILES.values()), ids=list(BAD_FILES))
+def test_bad_file_names_file_line_and_problem(tmp_path, files, message):
+    make(tmp_path, **files)
+    with pytest.raises(ReportDataError, match=message):
         load_chapter("mini", tmp_path)
 
 

@@ -1,9 +1,9 @@
 """Consistency rules on constructed tables whose answer is known (scikit-learn gives the truth)."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
+from report_helpers import QUOTES_HEADER, mini_spec, write_chapter
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
 from covidnb.report.confusion import binary_feasible, binary_sizes, multiclass_feasible
@@ -184,36 +184,7 @@ def test_unit_problems():
 
 # --- whole rules on a constructed chapter ----------------------------------------------------
 
-def write_chapter(root: Path, rows: str, quotes: str = "") -> None:
-    folder = root / "nbs" / "mini" / "reported"
-    folder.mkdir(parents=True)
-    (folder / "tables.yaml").write_text("""
-chapter: mini
-paper: "A constructed paper"
-datasets:
-  test: {classes: {pos: 40, neg: 60}}
-tables:
-  - id: "1"
-    number: "1"
-    file: t1.csv
-    location: "§1"
-    caption: "constructed"
-    kind: results
-    keys: {Model: entity}
-    columns:
-      ACC: {metric: accuracy}
-      PRE: {metric: precision}
-      SEN: {metric: sensitivity}
-      F1: {metric: f1}
-    unit: fraction
-    dataset: test
-    positive: pos
-    n_runs: 1
-""")
-    (folder / "t1.csv").write_text("Model,ACC,PRE,SEN,F1,origin\n" + rows)
-    if quotes:
-        (folder / "quotes.csv").write_text(
-            "chapter,location,quantity,value,unit,relation,table,row,column\n" + quotes)
+SPEC = mini_spec({"ACC": "accuracy", "PRE": "precision", "SEN": "sensitivity", "F1": "f1"})
 
 
 def test_rules_on_constructed_chapter(tmp_path):
@@ -224,7 +195,12 @@ def test_rules_on_constructed_chapter(tmp_path):
             f"{recall_score(y, p):.4f},{f1_score(y, p):.4f},ran\n")
     bad = (f"bad,{accuracy_score(y, p):.4f},{precision_score(y, p):.4f},"
            f"{recall_score(y, p):.4f},{f1_score(y, p) + 0.01:.4f},ran\n")
-    write_chapter(tmp_path, good + bad, "mini,Abstract,good accuracy,85.0,%,=,1,good,ACC\n")
+    write_chapter(
+        tmp_path,
+        SPEC,
+        "Model,ACC,PRE,SEN,F1,origin\n" + good + bad,
+        QUOTES_HEADER + "mini,Abstract,good accuracy,85.0,%,=,1,good,ACC\n",
+    )
     df = check("mini", root=tmp_path)
     f1 = df[df.rule == "f1_pr"].set_index("row")["status"]
     assert f1["good"] == "ok" and f1["bad"] == "flag"

@@ -31,36 +31,47 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify(args: argparse.Namespace) -> int:
-    from covidnb.data.locate import DatasetNotFound
-    from covidnb.data.verify import verify
-
+def _print_report(make_report, errors: tuple[type[BaseException], ...]) -> int:
+    """Print what ``make_report()`` returns (exit 0 when it is ok, 1 otherwise), or, when it
+    raises one of ``errors``, the error on stderr (exit 1)."""
     try:
-        report = verify(
-            args.name,
-            args.root,
-            decode={"auto": "auto", "all": True, "none": False}[args.decode],
-            subset=args.subset,
-        )
-    except (DatasetNotFound, KeyError) as exc:
+        report = make_report()
+    except errors as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(report)
     return 0 if report.ok else 1
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from covidnb.data.locate import DatasetNotFound
+    from covidnb.data.verify import verify
+
+    decode = {"auto": "auto", "all": True, "none": False}[args.decode]
+    return _print_report(
+        lambda: verify(args.name, args.root, decode=decode, subset=args.subset),
+        (DatasetNotFound, KeyError),
+    )
 
 
 def _fetch(args: argparse.Namespace) -> int:
     from covidnb.data.fetch import FetchError, fetch
 
-    try:
-        report = fetch(
+    return _print_report(
+        lambda: fetch(
             args.name, args.root, url=args.url, sha256=args.sha256, progress=not args.quiet
-        )
-    except (FetchError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(report)
-    return 0 if report.ok else 1
+        ),
+        (FetchError, KeyError),
+    )
+
+
+def _dataset_command(sub, command: str, func, summary: str, root_help: str):
+    """A ``covidnb data <command> NAME [--root DIR]`` sub-command."""
+    p = sub.add_parser(command, help=summary)
+    p.add_argument("name")
+    p.add_argument("--root", default=None, help=root_help)
+    p.set_defaults(func=func)
+    return p
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -73,10 +84,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     pl.add_argument("--root", default=None, help="an extra data root searched first")
     pl.set_defaults(func=_list)
 
-    pv = sub.add_parser("verify", help="check a copy against its manifest (exit 1 on any problem)")
-    pv.add_argument("name")
-    pv.add_argument(
-        "--root", default=None, help="data root (or the dataset folder itself) searched first"
+    pv = _dataset_command(
+        sub,
+        "verify",
+        _verify,
+        summary="check a copy against its manifest (exit 1 on any problem)",
+        root_help="data root (or the dataset folder itself) searched first",
     )
     pv.add_argument(
         "--decode",
@@ -85,17 +98,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="decode files to find corrupt ones: auto = those not proven by SHA256SUMS",
     )
     pv.add_argument("--subset", default=None, help="compare with this declared staged subset")
-    pv.set_defaults(func=_verify)
 
-    pf = sub.add_parser("fetch", help="download (sha256-checked), unpack and verify a dataset")
-    pf.add_argument("name")
-    pf.add_argument(
-        "--root", default=None, help="where to put it (default: ~/.cache/covidnb or COVIDNB_CACHE)"
+    pf = _dataset_command(
+        sub,
+        "fetch",
+        _fetch,
+        summary="download (sha256-checked), unpack and verify a dataset",
+        root_help="where to put it (default: ~/.cache/covidnb or COVIDNB_CACHE)",
     )
     pf.add_argument(
         "--url", default=None, help="download from this URL instead of the manifest's sources"
     )
     pf.add_argument("--sha256", default=None, help="expected sha256 of --url")
     pf.add_argument("--quiet", action="store_true", help="no progress bar")
-    pf.set_defaults(func=_fetch)
     return p

@@ -4,6 +4,7 @@
 sample dict and dataset attributes, and ``data_manifests/*.yaml`` for the datasets.
 """
 
+from covidnb.data import overview
 from covidnb.data.base import BaseDataset, ImageFileDataset, MissingImageError, file_sha256
 from covidnb.data.cache import ImageCache
 from covidnb.data.ct_slices import CTSliceDataset
@@ -39,7 +40,6 @@ from covidnb.data.synthetic import (
     synthetic_warning,
 )
 from covidnb.data.verify import VerifyReport, verify
-from covidnb.data import overview
 from covidnb.data.volumes import (
     MosMedData,
     VolumeDataset,
@@ -87,6 +87,7 @@ __all__ = [
     "load_resized_uint8",
     "map_finding",
     "open_dataset",
+    "overview",
     "read_bbox_list",
     "read_coronahack_metadata",
     "read_data_entry",

@@ -302,3 +302,48 @@ def resolve_present(records: list[Record], *, strict: bool, what: str, logger=No
             first.origin,
         )
     return present
+
+
+def manifest_defaults(
+    name: str, options: dict[str, Any] | None, classes: Sequence[str] | None
+) -> tuple[dict[str, Any], list[str]]:
+    """``options`` and ``classes`` as given, the manifest ``name``'s where ``None``: a dataset class
+    opens from its manifest alone, or from explicit values (tests, verification)."""
+    if options is None or classes is None:
+        from covidnb.data.manifest import load_manifest
+
+        man = load_manifest(name)
+        options = man.options if options is None else options
+        classes = man.classes if classes is None else classes
+    return options, classes
+
+
+def index_splits(
+    split: str, splits: Sequence[str], index_one: Callable[[str], list[Record]], where: str
+) -> list[Record]:
+    """The records of ``split`` from ``index_one``; ``"all"`` joins every split in ``splits``
+    (unless a layout has a split of that name). An unknown split raises ``ValueError`` naming
+    ``where`` and the available splits."""
+    if split == "all" and "all" not in splits:
+        return [r for s in splits for r in index_one(s)]
+    if split not in splits:
+        raise ValueError(
+            f"unknown split {split!r} for {where}; available: {', '.join([*splits, 'all'])}"
+        )
+    return index_one(split)
+
+
+def require_all_split(split: str, root, who: str = "this dataset", hint: str = "") -> None:
+    """Datasets published without a train/test split open only as ``split="all"``."""
+    if split != "all":
+        raise ValueError(f"{root}: {who} has no official split; use split='all'{hint}")
+
+
+def record_columns(records: Sequence[Record]) -> dict[str, list]:
+    """The per-sample ``targets``, ``sample_ids`` and ``patient_ids`` of :class:`BaseDataset`,
+    taken from listed records (paths are passed by each class under its own name)."""
+    return {
+        "targets": [r.label for r in records],
+        "sample_ids": [r.sample_id for r in records],
+        "patient_ids": [r.patient_id for r in records],
+    }

@@ -23,13 +23,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from covidnb.data.base import ImageFileDataset, Record, relative_id, resolve_present
+from covidnb.data.base import (
+    ImageFileDataset,
+    Record,
+    index_splits,
+    manifest_defaults,
+    record_columns,
+    relative_id,
+    resolve_present,
+)
+from covidnb.data.imageio import IMAGE_EXTENSIONS
+from covidnb.data.tables import listed_lines, read_text_csv, require_file
 
 log = logging.getLogger("covidnb.data")
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm")
 
 
 def available_splits(options: dict[str, Any]) -> list[str]:
@@ -43,14 +49,11 @@ def _patient_map(root: Path, options: dict[str, Any]) -> dict[str, str]:
         if not path.exists():
             log.warning("%s: patient-id file is absent; patient ids left empty", path)
             continue
-        df = pd.read_csv(
-            path, encoding=spec.get("encoding", "utf-8"), dtype=str, keep_default_na=False
+        df = read_text_csv(
+            path,
+            encoding=spec.get("encoding", "utf-8"),
+            columns=[spec["file_col"], spec["patient_col"]],
         )
-        for col in (spec["file_col"], spec["patient_col"]):
-            if col not in df.columns:
-                raise ValueError(
-                    f"{path}: column {col!r} not found (columns: {', '.join(df.columns)})"
-                )
         out.update(
             {
                 os.path.basename(f): p.strip()
@@ -65,58 +68,50 @@ def _index_split_files(root: Path, options, classes, split) -> list[Record]:
     records = []
     for ci, cls in enumerate(classes):
         spec = options["classes"][cls]
-        list_file = root / spec["split_file"].format(split=split)
-        if not list_file.exists():
-            raise FileNotFoundError(
-                f"{list_file}: split file for class {cls!r}, split {split!r} does not exist"
-            )
+        list_file = require_file(
+            root / spec["split_file"].format(split=split),
+            f"split file for class {cls!r}, split {split!r}",
+        )
         image_dir = root / spec["image_dir"]
-        with open(list_file, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                fname = line.strip()
-                if not fname:
-                    continue
-                path = image_dir / fname
-                records.append(
-                    Record(
-                        path=path,
-                        label=ci,
-                        sample_id=relative_id(path, root),
-                        origin=f"{list_file}:{lineno}",
-                    )
+        for lineno, fname in listed_lines(list_file):
+            path = image_dir / fname
+            records.append(
+                Record(
+                    path=path,
+                    label=ci,
+                    sample_id=relative_id(path, root),
+                    origin=f"{list_file}:{lineno}",
                 )
+            )
     return records
 
 
 def _index_label_file(root: Path, options, classes, split) -> list[Record]:
-    list_file = root / options["label_file"].format(split=split)
-    if not list_file.exists():
-        raise FileNotFoundError(f"{list_file}: label file for split {split!r} does not exist")
+    list_file = require_file(
+        root / options["label_file"].format(split=split), f"label file for split {split!r}"
+    )
     label_map = {str(k): v for k, v in options["label_map"].items()}
     image_dir = root / options.get("image_dir", "")
     records = []
-    with open(list_file, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) < 2 or parts[1] not in label_map:
-                raise ValueError(
-                    f"{list_file}:{lineno}: expected 'filename class ...' with class in "
-                    f"{sorted(label_map)}, got {line.strip()!r}"
-                )
-            path = image_dir / parts[0]
-            cls = label_map[parts[1]]
-            extra = {"bbox": [float(v) for v in parts[2:6]]} if len(parts) >= 6 else {}
-            records.append(
-                Record(
-                    path=path,
-                    label=classes.index(cls),
-                    sample_id=relative_id(path, root),
-                    origin=f"{list_file}:{lineno}",
-                    extra=extra,
-                )
+    for lineno, line in listed_lines(list_file):
+        parts = line.split()
+        if len(parts) < 2 or parts[1] not in label_map:
+            raise ValueError(
+                f"{list_file}:{lineno}: expected 'filename class ...' with class in "
+                f"{sorted(label_map)}, got {line!r}"
             )
+        path = image_dir / parts[0]
+        cls = label_map[parts[1]]
+        extra = {"bbox": [float(v) for v in parts[2:6]]} if len(parts) >= 6 else {}
+        records.append(
+            Record(
+                path=path,
+                label=classes.index(cls),
+                sample_id=relative_id(path, root),
+                origin=f"{list_file}:{lineno}",
+                extra=extra,
+            )
+        )
     return records
 
 
@@ -153,15 +148,12 @@ def index(
     mode = options.get("mode", "split_files")
     if mode not in _MODES:
         raise ValueError(f"unknown ct_slices mode {mode!r}; known: {', '.join(_MODES)}")
-    splits = available_splits(options)
-    if split == "all" and "all" not in splits:
-        records = [r for s in splits for r in _MODES[mode](root, options, classes, s)]
-    elif split in splits:
-        records = _MODES[mode](root, options, classes, split)
-    else:
-        raise ValueError(
-            f"unknown split {split!r} for {root}; available: {', '.join(splits + ['all'])}"
-        )
+    records = index_splits(
+        split,
+        available_splits(options),
+        lambda s: _MODES[mode](root, options, classes, s),
+        str(root),
+    )
     pmap = _patient_map(root, options)
     regex = options.get("patient_regex")
     for r in records:
@@ -195,12 +187,7 @@ class CTSliceDataset(ImageFileDataset):
         cache: Any = True,
         strict: bool = True,
     ):
-        if options is None or classes is None:
-            from covidnb.data.manifest import load_manifest
-
-            man = load_manifest(name)
-            options = man.options if options is None else options
-            classes = man.classes if classes is None else classes
+        options, classes = manifest_defaults(name, options, classes)
         root = Path(root)
         records = index(root, options, classes, split)
         records = resolve_present(records, strict=strict, what=f"{name}/{split}")
@@ -210,9 +197,7 @@ class CTSliceDataset(ImageFileDataset):
             split=split,
             classes=classes,
             root=root,
-            targets=[r.label for r in records],
-            sample_ids=[r.sample_id for r in records],
-            patient_ids=[r.patient_id for r in records],
+            **record_columns(records),
             sources=name,
             paths=[r.path for r in records],
             image_size=image_size,

@@ -16,7 +16,6 @@ logged (the staged data in ``../shared/data`` are subsets); ``strict=True`` rais
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import re
@@ -26,7 +25,18 @@ from typing import Any
 
 import pandas as pd
 
-from covidnb.data.base import ImageFileDataset, Record, relative_id, resolve_present
+from covidnb.data.base import (
+    ImageFileDataset,
+    Record,
+    index_splits,
+    manifest_defaults,
+    record_columns,
+    relative_id,
+    require_all_split,
+    resolve_present,
+)
+from covidnb.data.imageio import IMAGE_EXTENSIONS
+from covidnb.data.tables import listed_lines, read_text_csv, require_file
 
 log = logging.getLogger("covidnb.data")
 
@@ -58,8 +68,6 @@ COVIDX_FINDING_MAP = {
     "No finding": "normal",
     "Normal": "normal",
 }
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm")
 
 
 def map_finding(finding: str, mapping: dict[str, str] | None = None) -> str | None:
@@ -102,25 +110,6 @@ class _FolderIndex:
         return self.stems.get(Path(filename).stem) if by_stem else None
 
 
-def _read_metadata(path: Path, encoding: str) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path, encoding=encoding, dtype=str, keep_default_na=False)
-    except UnicodeDecodeError as exc:
-        raise ValueError(
-            f"{path}: not readable as {encoding} ({exc}); set loader.options.encoding "
-            "in the manifest (Figure 1's metadata.csv is latin-1)"
-        ) from exc
-
-
-def _need(df: pd.DataFrame, cols: list[str], path: Path) -> None:
-    missing = [c for c in cols if c and c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"{path}: column(s) {', '.join(map(repr, missing))} not found "
-            f"(columns: {', '.join(df.columns)})"
-        )
-
-
 # ---------------------------------------------------------------------------------------------
 # metadata.csv datasets (Cohen, Figure 1, Actualmed)
 # ---------------------------------------------------------------------------------------------
@@ -128,24 +117,21 @@ def index_metadata(
     root: str | os.PathLike, options: dict[str, Any], classes: list[str], split: str = "all"
 ) -> list[Record]:
     """One record per metadata row that passes the filters; unmapped findings get ``label=None``."""
-    if split != "all":
-        raise ValueError(
-            f"{root}: this dataset has no official split; use split='all' "
-            "(and covidnb.data.subsample / your own patient-level split)"
-        )
+    require_all_split(
+        split, root, hint=" (and covidnb.data.subsample / your own patient-level split)"
+    )
     root = Path(root)
-    meta = root / options.get("metadata", "metadata.csv")
-    if not meta.exists():
-        raise FileNotFoundError(f"{meta}: metadata file does not exist")
-    df = _read_metadata(meta, options.get("encoding", "utf-8"))
+    meta = require_file(root / options.get("metadata", "metadata.csv"), "metadata file")
     finding_col = options.get("finding_col", "finding")
     patient_col = options.get("patient_col", "patientid")
     file_col = options.get("filename_col")
-    _need(
-        df,
-        [finding_col, patient_col, file_col or "", options.get("folder_col", "")]
-        + list(options.get("filters", {})),
+    encoding = options.get("encoding", "utf-8")
+    df = read_text_csv(
         meta,
+        encoding=encoding,
+        columns=[finding_col, patient_col, file_col or "", options.get("folder_col", "")]
+        + list(options.get("filters", {})),
+        hint="; set loader.options.encoding in the manifest (Figure 1's metadata.csv is latin-1)",
     )
     folder_col = options.get("folder_col")
     folders: dict[str, _FolderIndex] = {}
@@ -212,12 +198,7 @@ class CXRMetadataDataset(ImageFileDataset):
         cache: Any = True,
         strict: bool = False,
     ):
-        if options is None or classes is None:
-            from covidnb.data.manifest import load_manifest
-
-            man = load_manifest(name)
-            options = man.options if options is None else options
-            classes = man.classes if classes is None else classes
+        options, classes = manifest_defaults(name, options, classes)
         root = Path(root)
         records = index_metadata(root, options, classes, split)
         self.excluded = Counter(
@@ -234,9 +215,7 @@ class CXRMetadataDataset(ImageFileDataset):
             split=split,
             classes=classes,
             root=root,
-            targets=[r.label for r in records],
-            sample_ids=[r.sample_id for r in records],
-            patient_ids=[r.patient_id for r in records],
+            **record_columns(records),
             sources=name,
             paths=[r.path for r in records],
             image_size=image_size,
@@ -281,65 +260,65 @@ def index_covidx(
     copy would hold it). ``source`` is the dataset the image came from."""
     root = Path(root)
     splits = list(options.get("splits", ["train", "test"]))
-    if split == "all":
-        return [
-            r for s in splits for r in index_covidx(root, options, classes, s, version, search_root)
-        ]
-    if split not in splits:
-        raise ValueError(
-            f"unknown split {split!r} for COVIDx; available: {', '.join(splits + ['all'])}"
-        )
-    label_file = root / options.get("label_file", "{split}_COVIDx{version}.txt").format(
-        split=split, version=version
+    return index_splits(
+        split,
+        splits,
+        lambda s: _index_covidx_split(root, options, classes, s, version, search_root),
+        "COVIDx",
     )
-    if not label_file.exists():
-        raise FileNotFoundError(
-            f"{label_file}: COVIDx label file (split {split!r}, version {version}) does not exist"
-        )
+
+
+def _index_covidx_split(
+    root: Path, options: dict[str, Any], classes: list[str], split: str, version, search_root
+) -> list[Record]:
+    label_file = require_file(
+        root
+        / options.get("label_file", "{split}_COVIDx{version}.txt").format(
+            split=split, version=version
+        ),
+        f"COVIDx label file (split {split!r}, version {version})",
+    )
     names = options.get("source_names") or {}
     local = [
         _FolderIndex(root / d.format(split=split)) for d in options.get("image_dirs", ["{split}"])
     ]
     by_source = _source_folders(options, search_root)
     records = []
-    with open(label_file, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) < 3 or parts[2] not in classes:
-                raise ValueError(
-                    f"{label_file}:{lineno}: expected 'patientid filename label [source]' "
-                    f"with label in {classes}, got {line.strip()!r}"
-                )
-            pid, fname, lab = parts[:3]
-            src = parts[3] if len(parts) > 3 else ""
-            path, found_src = None, src
-            for folder in local:
-                if (path := folder.find(fname, by_stem=False)) is not None:
-                    break
-            if path is None:
-                keys = [src] if src else list(by_source)
-                for key in keys:
-                    for folder in by_source.get(key, []):
-                        if (path := folder.find(fname)) is not None:
-                            found_src = key
-                            break
-                    if path is not None:
-                        break
-            if path is None:
-                path = local[0].folder / fname if local else root / fname
-            source = names.get(found_src, found_src) or "unknown"
-            records.append(
-                Record(
-                    path=path,
-                    label=classes.index(lab),
-                    sample_id=f"{split}/{fname}",
-                    patient_id=f"{source}:{pid}",
-                    source=source,
-                    origin=f"{label_file}:{lineno}",
-                )
+    for lineno, line in listed_lines(label_file):
+        parts = line.split()
+        if len(parts) < 3 or parts[2] not in classes:
+            raise ValueError(
+                f"{label_file}:{lineno}: expected 'patientid filename label [source]' "
+                f"with label in {classes}, got {line!r}"
             )
+        pid, fname, lab = parts[:3]
+        src = parts[3] if len(parts) > 3 else ""
+        path, found_src = None, src
+        for folder in local:
+            if (path := folder.find(fname, by_stem=False)) is not None:
+                break
+        if path is None:
+            keys = [src] if src else list(by_source)
+            for key in keys:
+                for folder in by_source.get(key, []):
+                    if (path := folder.find(fname)) is not None:
+                        found_src = key
+                        break
+                if path is not None:
+                    break
+        if path is None:
+            path = local[0].folder / fname if local else root / fname
+        source = names.get(found_src, found_src) or "unknown"
+        records.append(
+            Record(
+                path=path,
+                label=classes.index(lab),
+                sample_id=f"{split}/{fname}",
+                patient_id=f"{source}:{pid}",
+                source=source,
+                origin=f"{label_file}:{lineno}",
+            )
+        )
     return records
 
 
@@ -367,12 +346,7 @@ class COVIDxDataset(ImageFileDataset):
         cache: Any = True,
         strict: bool = False,
     ):
-        if options is None or classes is None:
-            from covidnb.data.manifest import load_manifest
-
-            man = load_manifest(name)
-            options = man.options if options is None else options
-            classes = man.classes if classes is None else classes
+        options, classes = manifest_defaults(name, options, classes)
         root = Path(root)
         self.version = version
         records = index_covidx(root, options, classes, split, version, search_root)
@@ -382,9 +356,7 @@ class COVIDxDataset(ImageFileDataset):
             split=split,
             classes=classes,
             root=root,
-            targets=[r.label for r in records],
-            sample_ids=[r.sample_id for r in records],
-            patient_ids=[r.patient_id for r in records],
+            **record_columns(records),
             sources=[r.source for r in records],
             paths=[r.path for r in records],
             image_size=image_size,
@@ -411,9 +383,9 @@ def coronahack_class(label: str, virus2: str) -> str | None:
 
 def read_coronahack_metadata(path: str | os.PathLike) -> pd.DataFrame:
     """The CoronaHack metadata CSV with a ``class`` column (COVIDx classes) added."""
-    path = Path(path)
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    _need(df, ["X_ray_image_name", "Label", "Dataset_type", "Label_2_Virus_category"], path)
+    df = read_text_csv(
+        Path(path), columns=["X_ray_image_name", "Label", "Dataset_type", "Label_2_Virus_category"]
+    )
     df["class"] = [
         coronahack_class(a, b) for a, b in zip(df["Label"], df["Label_2_Virus_category"])
     ]
@@ -428,14 +400,21 @@ def index_coronahack(
     search_root=None,
 ) -> list[Record]:
     root = Path(root)
-    splits = ["train", "test"]
-    if split == "all":
-        return [r for s in splits for r in index_coronahack(root, options, classes, s, search_root)]
-    if split not in splits:
-        raise ValueError(f"unknown split {split!r} for CoronaHack; available: train, test, all")
-    meta = root / options.get("metadata", "Chest_xray_Corona_Metadata.csv")
-    if not meta.exists():
-        raise FileNotFoundError(f"{meta}: CoronaHack metadata file does not exist")
+    return index_splits(
+        split,
+        ["train", "test"],
+        lambda s: _index_coronahack_split(root, options, classes, s, search_root),
+        "CoronaHack",
+    )
+
+
+def _index_coronahack_split(
+    root: Path, options: dict[str, Any], classes: list[str], split: str, search_root
+) -> list[Record]:
+    meta = require_file(
+        root / options.get("metadata", "Chest_xray_Corona_Metadata.csv"),
+        "CoronaHack metadata file",
+    )
     df = read_coronahack_metadata(meta)
     local = _FolderIndex(root / options.get("image_dir", "{split}").format(split=split))
     fallback = [f for fs in _source_folders(options, search_root).values() for f in fs]
@@ -485,12 +464,7 @@ class CoronaHackDataset(ImageFileDataset):
         cache: Any = True,
         strict: bool = False,
     ):
-        if options is None or classes is None:
-            from covidnb.data.manifest import load_manifest
-
-            man = load_manifest(name)
-            options = man.options if options is None else options
-            classes = man.classes if classes is None else classes
+        options, classes = manifest_defaults(name, options, classes)
         root = Path(root)
         records = index_coronahack(root, options, classes, split, search_root)
         records = resolve_present(records, strict=strict, what=f"{name}/{split}")
@@ -499,9 +473,7 @@ class CoronaHackDataset(ImageFileDataset):
             split=split,
             classes=classes,
             root=root,
-            targets=[r.label for r in records],
-            sample_ids=[r.sample_id for r in records],
-            patient_ids=[r.patient_id for r in records],
+            **record_columns(records),
             sources=name,
             paths=[r.path for r in records],
             image_size=image_size,
@@ -524,29 +496,29 @@ def index_rsna(
             "RSNA: only the labelled 'train' split (stage 2 training set) is available"
         )
     root = Path(root)
-    info = root / options.get("class_info", "stage_2_detailed_class_info.csv")
-    if not info.exists():
-        raise FileNotFoundError(f"{info}: RSNA class-info file does not exist")
+    info = require_file(
+        root / options.get("class_info", "stage_2_detailed_class_info.csv"), "RSNA class-info file"
+    )
     cmap = options.get("class_map", {"Normal": "normal", "Lung Opacity": "pneumonia"})
     image_dir = root / options.get("image_dir", "stage_2_train_images")
     seen, records = set(), []
-    with open(info, newline="", encoding="utf-8") as fh:
-        for rowno, row in enumerate(csv.DictReader(fh), start=2):
-            pid = row["patientId"]
-            if pid in seen:
-                continue
-            seen.add(pid)
-            cls = cmap.get(row["class"])
-            path = image_dir / f"{pid}.dcm"
-            records.append(
-                Record(
-                    path=path,
-                    label=classes.index(cls) if cls in classes else None,
-                    sample_id=relative_id(path, root),
-                    patient_id=pid,
-                    origin=f"{info}:{rowno}",
-                )
+    rows = read_text_csv(info, columns=["patientId", "class"]).to_dict("records")
+    for rowno, row in enumerate(rows, start=2):  # line 1 is the header
+        pid = row["patientId"]
+        if pid in seen:
+            continue
+        seen.add(pid)
+        cls = cmap.get(row["class"])
+        path = image_dir / f"{pid}.dcm"
+        records.append(
+            Record(
+                path=path,
+                label=classes.index(cls) if cls in classes else None,
+                sample_id=relative_id(path, root),
+                patient_id=pid,
+                origin=f"{info}:{rowno}",
             )
+        )
     return records
 
 
@@ -567,12 +539,7 @@ class RSNADataset(ImageFileDataset):
         cache: Any = True,
         strict: bool = False,
     ):
-        if options is None or classes is None:
-            from covidnb.data.manifest import load_manifest
-
-            man = load_manifest(name)
-            options = man.options if options is None else options
-            classes = man.classes if classes is None else classes
+        options, classes = manifest_defaults(name, options, classes)
         root = Path(root)
         records = resolve_present(
             index_rsna(root, options, classes, split), strict=strict, what=f"{name}/{split}"
@@ -582,9 +549,7 @@ class RSNADataset(ImageFileDataset):
             split=split,
             classes=classes,
             root=root,
-            targets=[r.label for r in records],
-            sample_ids=[r.sample_id for r in records],
-            patient_ids=[r.patient_id for r in records],
+            **record_columns(records),
             sources=name,
             paths=[r.path for r in records],
             image_size=image_size,

@@ -18,6 +18,10 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 # Truncated files must fail loudly rather than decode to a partly grey image.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
+# File endings a loader may take for an image when it has to search a folder; decoding itself
+# never trusts the ending.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm")
+
 
 class CorruptImageError(ValueError):
     """A file that cannot be decoded as an image; ``path`` names it."""

@@ -51,6 +51,19 @@ _COUNTS = {
     },
 }
 
+
+def _variants(properties: dict[str, Any]) -> dict[str, Any]:
+    """Named variants of a dataset (e.g. COVIDx v3 / v5), each overriding only ``properties``."""
+    return {
+        "type": "object",
+        "additionalProperties": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": properties,
+        },
+    }
+
+
 _SOURCE = {
     "type": "object",
     "required": ["url"],
@@ -76,14 +89,7 @@ _SUBSET = {
         "files": {"type": "integer", "minimum": 0},
         "options": {"type": "object"},
         "splits": _COUNTS,
-        "variants": {
-            "type": "object",
-            "additionalProperties": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {"splits": _COUNTS},
-            },
-        },
+        "variants": _variants({"splits": _COUNTS}),
     },
 }
 
@@ -140,14 +146,7 @@ SCHEMA: dict[str, Any] = {
             "properties": {"kind": {"enum": list(LOADER_KINDS)}, "options": {"type": "object"}},
         },
         "splits": _COUNTS,
-        "variants": {
-            "type": "object",
-            "additionalProperties": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {"options": {"type": "object"}, "splits": _COUNTS},
-            },
-        },
+        "variants": _variants({"options": {"type": "object"}, "splits": _COUNTS}),
         "staged_subsets": {"type": "object", "additionalProperties": _SUBSET},
         "notes": {"type": "array", "items": {"type": "string"}},
     },

@@ -17,7 +17,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from covidnb.data.base import ImageFileDataset, Record, relative_id, resolve_present
+from covidnb.data.base import (
+    ImageFileDataset,
+    Record,
+    record_columns,
+    relative_id,
+    resolve_present,
+)
+from covidnb.data.tables import listed_lines, require_file
 
 NIH_LABELS = [
     "Atelectasis",
@@ -99,30 +106,24 @@ def labels_to_vector(findings: str, labels: list[str] = NIH_LABELS) -> np.ndarra
     return np.array([1.0 if lab in parts else 0.0 for lab in labels], dtype=np.float32)
 
 
-def _read_list(path: Path) -> list[str]:
-    with open(path, encoding="utf-8") as fh:
-        return [ln.strip() for ln in fh if ln.strip()]
-
-
 def index_nih(
     root: str | os.PathLike, options: dict[str, Any], classes: list[str], split: str
 ) -> list[Record]:
     root = Path(root)
     split = SPLIT_ALIASES.get(split, split)
-    entry_path = root / options.get("data_entry", "Data_Entry_2017.csv")
-    if not entry_path.exists():
-        raise FileNotFoundError(f"{entry_path}: NIH label file does not exist")
+    entry_path = require_file(
+        root / options.get("data_entry", "Data_Entry_2017.csv"), "NIH label file"
+    )
     entries = read_data_entry(entry_path)
     image_dirs = [root / d for d in options.get("image_dirs", ["images"])]
     if split == "all":
         wanted = list(entries["Image Index"])
         origin = {n: f"{entry_path}:{i + 2}" for i, n in enumerate(wanted)}
     elif split in SPLIT_FILES:
-        list_path = root / SPLIT_FILES[split]
-        if not list_path.exists():
-            raise FileNotFoundError(f"{list_path}: NIH split list ({split}) does not exist")
-        wanted = _read_list(list_path)
-        origin = {n: f"{list_path}:{i + 1}" for i, n in enumerate(wanted)}
+        list_path = require_file(root / SPLIT_FILES[split], f"NIH split list ({split})")
+        listed = list(listed_lines(list_path))
+        wanted = [n for _, n in listed]
+        origin = {n: f"{list_path}:{lineno}" for lineno, n in listed}
     else:
         raise ValueError(
             f"unknown split {split!r} for NIH ChestX-ray14; "
@@ -187,11 +188,7 @@ class NIHChestXray14(ImageFileDataset):
             classes=classes,
             root=root,
             multilabel=True,
-            targets=np.stack([r.label for r in records])
-            if records
-            else np.zeros((0, len(classes))),
-            sample_ids=[r.sample_id for r in records],
-            patient_ids=[r.patient_id for r in records],
+            **record_columns(records),
             sources=name,
             paths=[r.path for r in records],
             image_size=image_size,

@@ -6,8 +6,8 @@ and 34 files named ``.png`` hold JPEG bytes. These tables make that visible befo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import pandas as pd
 from PIL import Image

@@ -29,8 +29,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from covidnb.data.base import BaseDataset, Record, relative_id, resolve_present
+from covidnb.data.base import (
+    BaseDataset,
+    Record,
+    manifest_defaults,
+    record_columns,
+    relative_id,
+    require_all_split,
+    resolve_present,
+)
 from covidnb.data.locate import DatasetNotFound
+from covidnb.data.manifest import load_manifest
+from covidnb.data.tables import require_file
 
 log = logging.getLogger("covidnb.data")
 
@@ -196,8 +206,7 @@ def case_key(path: Path, strip: Sequence[str]) -> str:
 def index_volume_folders(
     root: str | os.PathLike, options: dict[str, Any], classes: list[str], split: str = "all"
 ) -> list[Record]:
-    if split != "all":
-        raise ValueError(f"{root}: this dataset has no official split; use split='all'")
+    require_all_split(split, root)
     root = Path(root)
     strip = options.get("key_strip", [])
     image_dir = root / options["image_dir"]
@@ -243,12 +252,7 @@ def covid19_ct_seg(
     **_: Any,
 ) -> VolumeDataset:
     """COVID-19-CT-Seg (20 volumes, lung and infection masks) as a :class:`VolumeDataset`."""
-    if options is None or classes is None:
-        from covidnb.data.manifest import load_manifest
-
-        man = load_manifest(name)
-        options = man.options if options is None else options
-        classes = man.classes if classes is None else classes
+    options, classes = manifest_defaults(name, options, classes)
     root = Path(root)
     records = resolve_present(
         index_volume_folders(root, options, classes, split), strict=strict, what=name
@@ -258,9 +262,7 @@ def covid19_ct_seg(
         split=split,
         classes=classes,
         root=root,
-        targets=[r.label for r in records],
-        sample_ids=[r.sample_id for r in records],
-        patient_ids=[r.patient_id for r in records],
+        **record_columns(records),
         sources=name,
         image_paths=[r.path for r in records],
         lung_paths=[r.extra["lung"] for r in records],
@@ -298,12 +300,11 @@ def index_mosmed(
     split: str = "all",
     masks_only: bool = False,
 ) -> list[Record]:
-    if split != "all":
-        raise ValueError(f"{root}: MosMedData has no official split; use split='all'")
+    require_all_split(split, root, who="MosMedData")
     root = Path(root)
-    reg = root / options.get("registry", "dataset_registry.csv")
-    if not reg.exists():
-        raise FileNotFoundError(f"{reg}: MosMedData registry does not exist")
+    reg = require_file(
+        root / options.get("registry", "dataset_registry.csv"), "MosMedData registry"
+    )
     records = []
     for lineno, row in enumerate(read_mosmed_registry(reg), start=2):
         mask = root / row["mask_file"].strip().lstrip("/") if row["mask_file"].strip() else None
@@ -352,11 +353,8 @@ class MosMedData(VolumeDataset):
         with_masks_only: bool = False,
         **_: Any,
     ):
-        from covidnb.data.manifest import load_manifest
-
-        man = load_manifest(name)
-        options = man.options if options is None else options
-        classes = man.classes if classes is None else classes
+        man = load_manifest(name)  # always: its how_to_get() names where the volumes are
+        options, classes = manifest_defaults(name, options, classes)
         root = Path(root)
         records = index_mosmed(root, options, classes, split, masks_only=masks_only)
         if not masks_only:
@@ -384,9 +382,7 @@ class MosMedData(VolumeDataset):
             split=split,
             classes=classes,
             root=root,
-            targets=[r.label for r in records],
-            sample_ids=[r.sample_id for r in records],
-            patient_ids=[r.patient_id for r in records],
+            **record_columns(records),
             sources=name,
             image_paths=[None if masks_only else r.extra["study"] for r in records],
             lung_paths=None,

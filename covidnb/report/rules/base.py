@@ -96,6 +96,12 @@ def judge(compute: Callable[[str], tuple[Interval, Interval]], first: str = "rou
 TRUNCATION_NOTE = ("consistent only if the printed digits were truncated rather than rounded")
 
 
+def verdict_sentence(status: str, flag: str, note: str = f"; {TRUNCATION_NOTE}.") -> str:
+    """What a finding's message adds for its verdict: ``flag`` (why the values cannot all be
+    right), ``note`` (consistent only with truncated digits), nothing when ``ok``."""
+    return {"flag": flag, "note": note}.get(status, "")
+
+
 def printed_of(cell) -> Printed:
     return Printed(str(cell["text"]), float(cell["scale"]), str(cell.get("sd_text", "") or ""))
 

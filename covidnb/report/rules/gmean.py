@@ -6,7 +6,15 @@ import math
 
 from covidnb.report.intervals import Printed
 from covidnb.report.load import Chapter
-from covidnb.report.rules.base import Finding, Verdict, digits_of, finding, printed_of, records
+from covidnb.report.rules.base import (
+    Finding,
+    Verdict,
+    digits_of,
+    finding,
+    printed_of,
+    records,
+    verdict_sentence,
+)
 from covidnb.report.rules.identity import check_identity
 
 RULE = "g_mean"
@@ -32,10 +40,8 @@ def rule_g_mean(chapter: Chapter) -> list[Finding]:
                              chapter.spec.rounding)
             msg = (f"G-mean printed {g['text']}; sqrt(SEN·SPE) from {s['text']} and {p['text']} "
                    f"gives {v.recomputed_text(digits_of(g['text']), g['scale'])}")
-            if v.status == "flag":
-                msg += ". The G-mean cannot be the geometric mean of the printed SEN and SPE."
-            elif v.status == "note":
-                msg += "; consistent only if the printed digits were truncated rather than rounded."
+            msg += verdict_sentence(
+                v.status, ". The G-mean cannot be the geometric mean of the printed SEN and SPE.")
             if rec.n_runs and rec.n_runs > 1:
                 msg += f" (means over {rec.n_runs} runs; the printed ± widen the interval)"
             out.append(finding(RULE, v, chapter=chapter.name, table=g["label"], row=rec.label,

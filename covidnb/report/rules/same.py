@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from covidnb.report.intervals import Printed, fmt_interval
 from covidnb.report.load import Chapter, cell_text
-from covidnb.report.rules.base import Finding, judge
+from covidnb.report.rules.base import Finding, judge, verdict_sentence
 from covidnb.report.rules.cells import pick
 from covidnb.report.schema import UNITS
 
 RULE_SAME = "same_quantity"
 RULE_QUOTE = "quote"
+# Two printed values that meet only when one of them lost digits by truncation.
+EQUAL_IF_TRUNCATED = "; equal only if one of them was truncated rather than rounded."
 
 
 def check_same(a: Printed, b: Printed, first: str = "round", exact: bool = False,
@@ -70,10 +72,8 @@ def rule_same(chapter: Chapter) -> list[Finding]:
             shown_a, shown_b = show(pa, sa), show(pb, sb)
             msg = (f"{pa.table.spec.label} [{pa.where}] prints {shown_a}; "
                    f"{pb.table.spec.label} [{pb.where}] prints {shown_b}")
-            if v.status == "flag":
-                msg += ". The same quantity carries two different values."
-            elif v.status == "note":
-                msg += "; equal only if one of them was truncated rather than rounded."
+            msg += verdict_sentence(v.status, ". The same quantity carries two different values.",
+                                    EQUAL_IF_TRUNCATED)
             if entry.get("why"):
                 msg += f" [{entry['why']}]"
             out.append(Finding(chapter.name, f"{pa.table.spec.label} / {pb.table.spec.label}",
@@ -121,10 +121,7 @@ def rule_quotes(chapter: Chapter) -> list[Finding]:
         unit = "" if q["unit"] in ("fraction", "count") else q["unit"]
         msg = (f"{q['location']} gives {q['quantity']} {q['relation'] if q['relation'] != '=' else '='} "
                f"{q['value']}{unit}; {label} [{what}] gives {shown}")
-        if v.status == "flag":
-            msg += ". The text and the table disagree."
-        elif v.status == "note":
-            msg += "; equal only if one of them was truncated rather than rounded."
+        msg += verdict_sentence(v.status, ". The text and the table disagree.", EQUAL_IF_TRUNCATED)
         if q.get("sd"):
             sd_ok = _sd_agrees(chapter, q, cell)
             if sd_ok is False:
