@@ -301,3 +301,14 @@ def test_split(run: Run):
     return open_dataset(cfg["dataset"], cfg["test_split"], image_size=cfg["image_size"],
                         channels=cfg["channels"], fallback=cfg["fallback"], seed=cfg["data_seed"],
                         **cfg["dataset_kwargs"])
+
+
+def find_run(config: dict, store: RunStore | None = None, synthetic: bool = False) -> Run | None:
+    """The *finished* run of ``config`` in ``store``, keyed as :func:`run_experiment` keys it
+    (normalised, without ``root``, with the ``synthetic`` flag), or ``None``: a lookup that
+    never trains."""
+    cfg = normalise_config(config)
+    cfg.pop("root", None)
+    cfg["synthetic"] = bool(synthetic)
+    run = (store if store is not None else RunStore()).get(cfg)
+    return run if run is not None and run.done else None

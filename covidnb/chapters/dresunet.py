@@ -52,3 +52,53 @@ def grid(profile: str | dict, models: list[str] | None = None, seeds: list[int] 
     models = models or list(p["models"])
     seeds = seeds if seeds is not None else list(p["seeds"])
     return [experiment_config(p, m, s, **overrides) for s in seeds for m in models]
+
+
+# Table 5.1's row names for the registry names, in the thesis' order (simplest model first).
+TABLE_NAMES = {
+    "simplecnn": "SimpleCNN",
+    "vgg_small": "VGG",
+    "unet": "UNet",
+    "resunet": "ResUNet",
+    "resunet_ecsa": "ResUNet_ECSA",
+    "resunet_fprm": "ResUNet_FPRM",
+    "dresunet": "DResUNet",
+}
+# Table 5.1's columns → metric names of covidnb.metrics (the thesis' "Recall" is sensitivity).
+TABLE_METRICS = {
+    "Accuracy %": "accuracy",
+    "Precision %": "precision",
+    "AUC %": "auc",
+    "Recall %": "sensitivity",
+    "F1-score": "f1",
+}
+TABLE_UNITS = {c: ("fraction" if c == "F1-score" else "%") for c in TABLE_METRICS}
+
+# The mixing ablation (thesis §3.2; CutMix only as background in §2.4.2): label → overrides of
+# the profile. The first entry is the method as the thesis' code runs it (α = 1.0).
+ABLATIONS: dict[str, dict[str, float]] = {
+    "mixup α=1.0 (thesis code)": {},
+    "no mixup": {"mixup_alpha": 0.0},
+    "mixup α=0.4 (thesis docstring)": {"mixup_alpha": 0.4},
+    "CutMix α=1.0 (extension)": {"mixup_alpha": 0.0, "cutmix_alpha": 1.0},
+}
+ABLATION_MODELS = ("dresunet", "simplecnn")
+
+
+def ablation_grid(profile: str | dict, models: list[str] | None = None,
+                  seeds: list[int] | None = None, variants: list[str] | None = None,
+                  **overrides: Any) -> list[tuple[str, dict[str, Any]]]:
+    """``(variant label, configuration)`` pairs of the mixing ablation, seeds outermost.
+
+    The variant without overrides is the profile itself, so its runs are the ones of
+    :func:`grid` (shared with the training notebook and the reference re-run).
+    """
+    p = settings(profile)
+    models = list(models or ABLATION_MODELS)
+    seeds = seeds if seeds is not None else list(p["seeds"])
+    variants = list(variants or ABLATIONS)
+    unknown = [v for v in variants if v not in ABLATIONS]
+    if unknown:
+        raise KeyError(f"unknown ablation variant(s) {unknown}; known: {list(ABLATIONS)}")
+    return [(v, experiment_config(p, m, s, **{**overrides, **ABLATIONS[v]}))
+            for s in seeds for m in models for v in variants]

@@ -57,18 +57,18 @@ def run_reference(chapter: str, profile: str, workers: int = 2, root=RESULTS_ROO
 def check_reproduces(chapter: str, profile: str, n: int = 1, seed: int = 0, root=RESULTS_ROOT,
                      metrics=("accuracy", "auc", "f1")) -> list[dict]:
     """Re-train ``n`` sampled stored configurations and compare their metrics with the record."""
-    from covidnb.experiment import run_experiment
+    from covidnb.experiment import find_run, run_experiment
     from covidnb.runs import RunStore
 
     stored = RunStore(root)
-    done = [c for c in _grid(chapter, profile) if (r := stored.get(c)) is not None and r.done]
+    done = [c for c in _grid(chapter, profile) if find_run(c, stored) is not None]
     if not done:
         raise RuntimeError(f"no finished {chapter}/{profile} run in {root}")
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         scratch = RunStore(tmp)
         for cfg in random.Random(seed).sample(done, min(n, len(done))):
-            old, new = stored.get(cfg).metrics, run_experiment(cfg, store=scratch).metrics
+            old, new = find_run(cfg, stored).metrics, run_experiment(cfg, store=scratch).metrics
             for m in metrics:
                 same = math.isclose(old[m], new[m], rel_tol=0, abs_tol=1e-9) or (math.isnan(old[m]) and math.isnan(new[m]))
                 out.append({"model": cfg["model"], "seed": cfg["seed"], "metric": m,

@@ -1,0 +1,209 @@
+"""Chapter ``dsn_saal`` (Hu et al. 2021, Neurocomputing 458): profile → experiment configurations.
+
+Three experiments, each a grid of :func:`experiment_config` calls; every setting comes from
+``nbs/dsn_saal/profiles.yaml`` and nothing here chooses a hyper-parameter:
+
+* :func:`loss_ablation_grid` — Table 5 (CE, focal, class-balanced, symmetric CE and SAAL on the
+  plain VGG-16-BN) plus the DSN rows of Tables 3–4, so that {no DSN, DSN} × {CE, SAAL} is complete;
+* :func:`imbalance_grid` — Table 6: the COVID-19 training images cut to 100/25/10/5/1 %, whole
+  patients at a time (``run_experiment``'s ``subsample``), baseline (VGG-16-BN, CE) vs DSN-SAAL;
+* :func:`backbone_grid` — Tables 3, 4 and 8: CE-trained backbones, the auxiliary chain on four of
+  them (CE) and DSN-SAAL.
+
+Configurations shared by two experiments (VGG-16-BN with CE, DSN-SAAL, DSN with CE) are
+identical dicts, so they key to one run in the store. :func:`grid` is the union, the reference
+re-run's input (``python -m covidnb.chapters.reference dsn_saal``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from covidnb.profiles import load_profile
+
+CHAPTER = "dsn_saal"
+TRAIN_KEYS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "scheduler",
+              "scheduler_kwargs", "max_steps_per_epoch", "select")
+DSN_PREFIX = "dsn_"
+SAAL_OUTPUTS = 6  # main + five side outputs (§3.4: one β per output)
+
+# Row labels of the paper's tables for the registry names (reported/*.csv spell them so).
+TABLE3_NAMES = {"vgg16_bn": "VGG-16 [29]", "resnet50": "ResNet-50 [34]",
+                "densenet169": "DenseNet-169 [35]", "mobilenet_v2": "MobileNet-V2 [36]",
+                "resnext50": "ResNeXt-50 [37]"}
+TABLE4_NAMES = {"vgg16_bn": "VGG-16", "resnet50": "ResNet-50", "densenet169": "DenseNet-169",
+                "resnext50": "ResNeXt-50"}
+TABLE5_NAMES = {"ce": "CE", "focal": "Focal Loss [22]", "class_balanced": "CB Loss [21]",
+                "symmetric_ce": "SCE [24]", "saal": "SAAL (Proposed)"}
+TABLE6_NAMES = {1.0: "Stand. split", 0.25: "25% of COVID-19", 0.1: "10% of COVID-19",
+                0.05: "5% of COVID-19", 0.01: "1% of COVID-19"}
+DSN_SAAL = "DSN-SAAL (Proposed)"
+NETWORK_NAMES = {"vgg16_bn": "VGG-16-BN", "resnet50": "ResNet-50", "densenet169": "DenseNet-169",
+                 "mobilenet_v2": "MobileNet-V2", "resnext50": "ResNeXt-50"}
+LOSS_NAMES = {"ce": "CE", "focal": "focal", "class_balanced": "CB", "symmetric_ce": "SCE",
+              "saal": "SAAL"}
+BASELINE = ("vgg16_bn", "ce")
+PROPOSED = ("dsn_vgg16_bn", "saal")
+
+
+def settings(profile: str | dict) -> dict[str, Any]:
+    return load_profile(CHAPTER, profile) if isinstance(profile, str) else dict(profile)
+
+
+def is_dsn(model: str) -> bool:
+    return model.startswith(DSN_PREFIX)
+
+
+def loss_kwargs(p: dict, model: str, loss: str) -> dict[str, Any]:
+    """The profile's keywords for ``loss``; SAAL gets one β per output of ``model`` (six for DSN)."""
+    table = p.get("loss_kwargs") or {}
+    if loss not in table:
+        raise KeyError(f"profile {p.get('profile')!r} of {CHAPTER} has no loss_kwargs for {loss!r}; "
+                       f"known: {sorted(table)}")
+    kw = dict(table[loss] or {})
+    if loss == "saal":
+        kw["num_outputs"] = SAAL_OUTPUTS if is_dsn(model) else 1
+    return kw
+
+
+def _subsample(p: dict, keep_covid: float) -> dict[str, float] | None:
+    """Training fractions per class: the profile's ``subsample`` (smoke) times ``keep_covid`` for
+    the positive class. ``None`` when everything is kept."""
+    if not 0 < keep_covid <= 1:
+        raise ValueError(f"keep_covid must lie in (0, 1], got {keep_covid}")
+    frac = float(p.get("subsample") or 1.0)
+    keep = {c: frac for c in p["classes"]}
+    # rounded so that 0.1 × 0.25 keys like 0.025 (binary floats would differ in the last digit)
+    keep[p["positive"]] = round(frac * float(keep_covid), 6)
+    return None if all(v >= 1.0 for v in keep.values()) else keep
+
+
+def experiment_config(profile: str | dict, model: str, loss: str, seed: int,
+                      keep_covid: float = 1.0, **overrides: Any) -> dict[str, Any]:
+    """The ``run_experiment`` configuration of one (model, loss, seed) under a profile.
+
+    ``keep_covid``: fraction of the positive class' training images kept (Table 6; by patient).
+    ``overrides`` replace profile settings (``image_size=…``, ``dataset=…``, ``epochs=…``).
+    """
+    p = settings(profile)
+    p.update(overrides)
+    model_kwargs: dict[str, Any] = {"pretrained": bool(p["pretrained"])}
+    if is_dsn(model):
+        model_kwargs.update(p.get("dsn") or {})
+    return {
+        "chapter": CHAPTER,
+        "profile": p["profile"],
+        "dataset": p["dataset"],
+        "image_size": int(p["image_size"]),
+        "channels": int(p["channels"]),
+        "subsample": _subsample(p, keep_covid),
+        "model": model,
+        "model_kwargs": model_kwargs,
+        "loss": loss,
+        "loss_kwargs": loss_kwargs(p, model, loss),
+        "augment": p.get("augment"),
+        "seed": int(seed),
+        "data_seed": int(p.get("data_seed", 0)),
+        "train": {k: p[k] for k in TRAIN_KEYS if k in p},
+    }
+
+
+def _seeds(p: dict, seeds) -> list[int]:
+    return list(p["seeds"]) if seeds is None else [int(s) for s in seeds]
+
+
+def loss_ablation_grid(profile: str | dict, losses: list[str] | None = None,
+                       dsn_losses: list[str] | None = None, seeds: list[int] | None = None,
+                       **overrides: Any) -> list[dict[str, Any]]:
+    """Table 5 (``losses`` on the plain VGG-16-BN) and the DSN rows (``dsn_losses`` on
+    DSN-VGG-16-BN), seeds outermost so a partial re-run covers every row once first."""
+    p = settings(profile)
+    losses = list(p["losses"] if losses is None else losses)
+    dsn_losses = list(p["dsn_losses"] if dsn_losses is None else dsn_losses)
+    rows = [("vgg16_bn", l) for l in losses] + [("dsn_vgg16_bn", l) for l in dsn_losses]
+    return [experiment_config(p, m, l, s, **overrides) for s in _seeds(p, seeds) for m, l in rows]
+
+
+def imbalance_grid(profile: str | dict, ratios: list[float] | None = None,
+                   seeds: list[int] | None = None, **overrides: Any) -> list[dict[str, Any]]:
+    """Table 6: baseline (VGG-16-BN, CE) and DSN-SAAL at each kept fraction of COVID-19 images."""
+    p = settings(profile)
+    ratios = [float(r) for r in (p["ratios"] if ratios is None else ratios)]
+    return [experiment_config(p, m, l, s, keep_covid=r, **overrides)
+            for s in _seeds(p, seeds) for r in ratios for m, l in (BASELINE, PROPOSED)]
+
+
+def backbone_grid(profile: str | dict, backbones: list[str] | None = None,
+                  dsn_backbones: list[str] | None = None, proposed: bool = True,
+                  seeds: list[int] | None = None, **overrides: Any) -> list[dict[str, Any]]:
+    """Tables 3/4/8: each backbone with CE, the auxiliary chain on ``dsn_backbones`` with CE
+    (Table 4), and DSN-SAAL (``proposed``)."""
+    p = settings(profile)
+    backbones = list(p["backbones"] if backbones is None else backbones)
+    dsn_backbones = list(p["dsn_backbones"] if dsn_backbones is None else dsn_backbones)
+    rows = [(b, "ce") for b in backbones] + [(DSN_PREFIX + b, "ce") for b in dsn_backbones]
+    if proposed:
+        rows.append(PROPOSED)
+    return [experiment_config(p, m, l, s, **overrides) for s in _seeds(p, seeds) for m, l in rows]
+
+
+EXPERIMENTS = {
+    "loss_ablation": loss_ablation_grid,
+    "imbalance": imbalance_grid,
+    "backbones": backbone_grid,
+}
+
+
+def grid(profile: str | dict, experiments: list[str] | None = None, seeds: list[int] | None = None,
+         **overrides: Any) -> list[dict[str, Any]]:
+    """Every configuration of the named experiments (default: all three), each once, seeds
+    outermost; the reference re-run trains this list."""
+    from covidnb.runs.store import canonical_json
+
+    names = list(EXPERIMENTS if experiments is None else experiments)
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown:
+        raise KeyError(f"unknown experiment(s) {unknown}; known: {list(EXPERIMENTS)}")
+    p = settings(profile)
+    seen, out = set(), []
+    for s in _seeds(p, seeds):
+        for name in names:
+            for cfg in EXPERIMENTS[name](p, seeds=[s], **overrides):
+                key = canonical_json(cfg)
+                if key not in seen:
+                    seen.add(key)
+                    out.append(cfg)
+    return out
+
+
+def keep_covid_of(config: dict, profile: str | dict | None = None) -> float:
+    """The ``keep_covid`` a configuration was built with (1.0 when nothing was cut)."""
+    sub = config.get("subsample")
+    if not sub:
+        return 1.0
+    p = settings(profile or config["profile"])
+    base = float(p.get("subsample") or 1.0)
+    return round(float(sub[p["positive"]]) / base, 4)
+
+
+def describe(config: dict) -> dict[str, Any]:
+    """What a configuration stands for in the paper's tables: network, backbone, loss, kept
+    COVID-19 fraction and the row label of Tables 3/8, 4, 5 and 6 it re-runs (``None`` if none)."""
+    model, loss = config["model"], config["loss"]
+    backbone = model[len(DSN_PREFIX):] if is_dsn(model) else model
+    dsn = is_dsn(model)
+    keep = keep_covid_of(config)
+    proposed = (model, loss) == PROPOSED
+    full = keep == 1.0  # Tables 3-5 use the whole training set
+    return {
+        "model": model, "backbone": backbone, "dsn": dsn, "loss": loss, "keep_covid": keep,
+        "network": ("DSN-" if dsn else "") + NETWORK_NAMES.get(backbone, backbone),
+        "Loss": LOSS_NAMES.get(loss, loss),
+        "table3": (DSN_SAAL if proposed else TABLE3_NAMES.get(model) if loss == "ce" else None)
+        if full else None,
+        "table4": (f"{TABLE4_NAMES[backbone]} | {'DSN' if dsn else 'Baseline'}"
+                   if full and loss == "ce" and backbone in TABLE4_NAMES else None),
+        "table5": TABLE5_NAMES.get(loss) if full and model == "vgg16_bn" else None,
+        "table6": (TABLE6_NAMES.get(keep) if (model, loss) in (BASELINE, PROPOSED) else None),
+        "table6_method": "Base." if (model, loss) == BASELINE else ("D.S." if proposed else None),
+    }
