@@ -289,7 +289,7 @@ def load_model(run: Run, which: str = "best"):
     kwargs = {"in_channels": cfg["channels"], "num_classes": len(classes), **cfg["model_kwargs"]}
     model = build_model(cfg["model"], **kwargs)
     state = torch.load(path, map_location="cpu", weights_only=False)
-    model.load_state_dict(state["model"] if "model" in state else state)
+    model.load_state_dict(state.get("model", state))
     return model.eval()
 
 
