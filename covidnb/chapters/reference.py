@@ -57,9 +57,12 @@ def run_reference(chapter: str, profile: str, workers: int = 2, root=RESULTS_ROO
 def check_reproduces(chapter: str, profile: str, n: int = 1, seed: int = 0, root=RESULTS_ROOT,
                      metrics=("accuracy", "auc", "f1")) -> list[dict]:
     """Re-train ``n`` sampled stored configurations and compare their metrics with the record."""
+    import torch
+
     from covidnb.experiment import find_run, run_experiment
     from covidnb.runs import RunStore
 
+    torch.set_num_threads(1)  # as the reference workers ran: the thread count changes float sums
     stored = RunStore(root)
     done = [c for c in _grid(chapter, profile) if find_run(c, stored) is not None]
     if not done:
