@@ -218,6 +218,9 @@ def run_experiment(
             **cfg["model_kwargs"],
         }
         model = build_model(cfg["model"], **model_kwargs)
+        # What the weights really were (ImageNet loaded, or from scratch because they could not
+        # be had) is a fact of this run, not a parameter: it goes beside the config.
+        run.update_provenance(weights=getattr(model, "weights_info", {"source": "random init"}))
         loss_kwargs = dict(cfg["loss_kwargs"])
         if loss_kwargs.get("class_counts") == "auto":
             loss_kwargs["class_counts"] = _class_counts(train_ds)
@@ -287,6 +290,8 @@ def load_model(run: Run, which: str = "best"):
             "keep_checkpoints=True) in a scratch store to get one")
     classes = run.metrics.get("classes") or []
     kwargs = {"in_channels": cfg["channels"], "num_classes": len(classes), **cfg["model_kwargs"]}
+    if "pretrained" in kwargs:  # the checkpoint replaces every weight: fetching ImageNet's is waste
+        kwargs["pretrained"] = False
     model = build_model(cfg["model"], **kwargs)
     state = torch.load(path, map_location="cpu", weights_only=False)
     model.load_state_dict(state.get("model", state))

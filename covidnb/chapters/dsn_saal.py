@@ -89,7 +89,10 @@ def experiment_config(profile: str | dict, model: str, loss: str, seed: int,
     p.update(overrides)
     model_kwargs: dict[str, Any] = {"pretrained": bool(p["pretrained"])}
     if is_dsn(model):
-        model_kwargs.update(p.get("dsn") or {})
+        side = dict(p.get("dsn") or {})
+        if model != "dsn_vgg16_bn":
+            side.pop("taps", None)  # only VGG has several convs per stage to tap
+        model_kwargs.update(side)
     return {
         "chapter": CHAPTER,
         "profile": p["profile"],

@@ -8,7 +8,7 @@ names the substitution and the profile. The helpers arrange what the library com
 hyper-parameter lives in ``nbs/dsn_saal/profiles.yaml`` and :mod:`covidnb.chapters.dsn_saal`.
 
 The run-store helpers (:func:`resolve_store`, :func:`collect_runs`, :func:`stored_run`,
-:func:`synthetic_banner`) are the generic ones of :mod:`covidnb.chapters.dresunet_view`.
+:func:`synthetic_banner`) are the generic ones of :mod:`covidnb.chapters.view`.
 """
 
 from __future__ import annotations
@@ -21,23 +21,44 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from covidnb.chapters.dresunet_view import (  # generic run-store helpers, shared not copied
+from covidnb.chapters.dsn_saal import CHAPTER, TABLE6_NAMES, describe, settings
+from covidnb.chapters.view import (  # generic run-store helpers, shared not copied
     collect_runs,
     is_reference,
     resolve_store,
     stored_run,
     synthetic_banner,
 )
-from covidnb.chapters.dsn_saal import CHAPTER, TABLE6_NAMES, describe, settings
 from covidnb.paths import chapter_dir
 
 __all__ = [
-    "METRICS", "NOT_COMPARABLE", "SUBSTITUTION", "caption", "cam_pair", "collect_runs", "compare_all",
-    "comparison_wide", "confusion_by_ratio", "finished_runs", "is_reference", "model_counts",
-    "preprocess_figure", "profile_vs_paper", "resolve_store", "results_table", "roc_by_model",
-    "run_with_checkpoint", "runs_frame", "saal_gradient_signs", "saal_trajectories",
-    "sensitivity_change", "setup", "side_output_shapes",
-    "stored_run", "subsample_counts", "synthetic_banner",
+    "METRICS",
+    "NOT_COMPARABLE",
+    "SUBSTITUTION",
+    "cam_pair",
+    "caption",
+    "collect_runs",
+    "compare_all",
+    "comparison_wide",
+    "confusion_by_ratio",
+    "finished_runs",
+    "is_reference",
+    "model_counts",
+    "preprocess_figure",
+    "profile_vs_paper",
+    "resolve_store",
+    "results_table",
+    "roc_by_model",
+    "run_with_checkpoint",
+    "runs_frame",
+    "saal_gradient_signs",
+    "saal_trajectories",
+    "sensitivity_change",
+    "setup",
+    "side_output_shapes",
+    "stored_run",
+    "subsample_counts",
+    "synthetic_banner",
 ]
 
 # The paper's column names (§4.2) → covidnb.metrics names (binary: CT_COVID is positive).
@@ -109,12 +130,13 @@ def runs_frame(runs: Sequence) -> pd.DataFrame:
         row = {"key": run.key[:12], **describe(c), "seed": c["seed"], "profile": c.get("profile"),
                "synthetic": run.synthetic,
                "dataset": f"{c['dataset']} (substitute for COVID19-Diag)",
-               "split": f"official split files (train {n.get('train')} after subsampling, "
-                        f"val {n.get('val')}, test {n.get('test')})",
+               "split": f"official split files (train {n.get('train')}"
+                        + (" after subsampling" if c.get("subsample") else "")
+                        + f", val {n.get('val')}, test {n.get('test')})",
                "weights": _weights_text(c), "image_size": c["image_size"],
                "epochs": t.get("epochs"), "optimizer": t.get("optimizer"), "lr": t.get("lr"),
                "batch_size": t.get("batch_size"), "augmentation": c.get("augment") or "none",
-               "train_counts": run.provenance.get("resolved_loss_kwargs", {}).get("class_counts")}
+               "train_counts": (prov.get("train") or {}).get("class_counts")}
         for name in ("accuracy", "precision", "sensitivity", "specificity", "f1", "g_mean", "auc",
                      "tp", "fp", "tn", "fn", "n"):
             row[name] = m.get(name, math.nan)
@@ -131,7 +153,7 @@ def caption(frame: pd.DataFrame | None, profile: str) -> str:
     """The line every results table carries: data substitution, profile, repeats, size, weights."""
     parts = [f"**Data:** {SUBSTITUTION}.", f"**Profile:** `{profile}`"]
     if frame is not None and len(frame):
-        seeds = sorted(frame["seed"].unique())
+        seeds = sorted(int(s) for s in frame["seed"].unique())
         parts[-1] += (f" — {len(seeds)} seed(s) {seeds}, {int(frame['image_size'].iloc[0])} px, "
                       f"{int(frame['epochs'].iloc[0])} epoch(s), {frame['weights'].iloc[0]}.")
         if frame["synthetic"].any():
@@ -144,9 +166,10 @@ def caption(frame: pd.DataFrame | None, profile: str) -> str:
 
 def results_table(frame: pd.DataFrame, by: str | Sequence[str],
                   columns: Sequence[str] = ("ACC", "F1-score", "G-mean", "AUC", "SEN", "SPE"),
-                  digits: int = 3) -> pd.DataFrame:
+                  digits: int = 3, order: Sequence | None = None) -> pd.DataFrame:
     """Mean ± std over the runs (seeds) of each group, in the paper's column names; COVID-19 is
-    the positive class of F1, G-mean, SEN, SPE (Table 6's COVID-vs-rest reading)."""
+    the positive class of F1, G-mean, SEN, SPE (Table 6's COVID-vs-rest reading). ``order``
+    lists the first grouping column's values in the order to show them (e.g. the paper's rows)."""
     from covidnb.metrics import format_mean_std, mean_std
 
     by = [by] if isinstance(by, str) else list(by)
@@ -159,6 +182,9 @@ def results_table(frame: pd.DataFrame, by: str | Sequence[str],
         out[col] = [format_mean_std(a, s, digits) for a, s in
                     zip(stats[f"{m}_mean"], stats[f"{m}_std"])]
     out["runs"] = stats["n"]
+    if order is not None:
+        rank = {v: i for i, v in enumerate(order)}
+        out = out.sort_values(by[0], key=lambda s: s.map(lambda v: rank.get(v, len(rank))), kind="stable")
     return out.set_index(by)
 
 
@@ -378,7 +404,7 @@ def side_output_shapes(image_size: int, model: str = "dsn_vgg16_bn", channels: i
     finally:
         for h in handles:
             h.remove()
-    rows.insert(0, {"output": "main (VGG classifier)", "tapped maps": "—", "after 1×1 → 21": "—",
+    rows.insert(0, {"output": "main (backbone classifier)", "tapped maps": "—", "after 1×1 → 21": "—",
                     "after fuse": "—", "after pool": "—", "logits": str(tuple(out[0].shape))})
     return pd.DataFrame(rows).set_index("output")
 
@@ -454,11 +480,16 @@ def compare_all(frame: pd.DataFrame, profile: str) -> dict[str, pd.DataFrame]:
     if frame.empty:
         return out
     three = {c: METRICS[c] for c in ("ACC", "F1-score", "G-mean")}
-    rt = lambda t: report.reported_table(CHAPTER, t)  # noqa: E731
 
-    def run(name, reported, rows, on, metrics):
-        rows = rows.dropna(subset=[on[1]]) if isinstance(on, tuple) else rows
-        res = report.compare(reported, rows, on={on[0]: on[1]}, metrics=metrics, chapter=CHAPTER)
+    def rt(table_id: str) -> pd.DataFrame:
+        return report.reported_table(CHAPTER, table_id)
+
+    paper = dict(report.load_chapter(CHAPTER).spec.paper_settings)
+
+    def run(name, reported, rows, on, metrics, settings=paper):
+        rows = rows.dropna(subset=[on[1]])
+        res = report.compare(reported, rows, on={on[0]: on[1]}, metrics=metrics,
+                             paper_settings=settings)
         out[name] = _mark_profile(res, profile)
 
     run("Table 3", rt("3"), frame, ("Model", "table3"), three)
@@ -470,8 +501,11 @@ def compare_all(frame: pd.DataFrame, profile: str) -> dict[str, pd.DataFrame]:
     for m, label in (("Base.", "Table 6 (baseline)"), ("D.S.", "Table 6 (DSN-SAAL)")):
         rows = frame[frame["table6_method"] == m]
         run(label, rt("6"), rows, ("Imbalanced", "table6"), {f"{c} {m}": METRICS[c] for c in six})
+    # Table 8 is COVID19-CT itself: its settings differ from the COVID19-Diag tables' ones
+    table8 = {**paper, "dataset": "covid-ct (COVID19-CT, official split)",
+              "split": "official split files (train 425, val 118, test 203)", "repeats": 1}
     run("Table 8", rt("8"), frame, ("Method", "table3"),
-        {c: METRICS[c] for c in ("ACC", "F1-score", "AUC")})
+        {c: METRICS[c] for c in ("ACC", "F1-score", "AUC")}, table8)
     return out
 
 

@@ -1,0 +1,87 @@
+"""Run-store helpers every chapter's notebooks share: resolve a store by name, read a
+configuration's finished run (from the committed reference store first), train what is missing
+into a scratch store — never into ``results/`` — and the synthetic banner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from covidnb.chapters import RESULTS_ROOT
+from covidnb.paths import REPO_ROOT, runs_root
+
+
+# -- stores and runs ----------------------------------------------------------------------------
+def resolve_store(store: Any = "runs"):
+    """A :class:`~covidnb.runs.RunStore` from a name: ``"runs"`` (``COVIDNB_RUNS`` or
+    ``<repo>/runs``), ``"results"`` (the reference re-run), a path (relative: to the repository
+    root), or a store itself."""
+    from covidnb.runs import RunStore
+
+    if isinstance(store, RunStore):
+        return store
+    if store is None or store == "runs":
+        return RunStore(runs_root())
+    if store == "results":
+        return RunStore(RESULTS_ROOT)
+    path = Path(store).expanduser()
+    return RunStore(path if path.is_absolute() else REPO_ROOT / path)
+
+
+def is_reference(store) -> bool:
+    """True for the committed reference store (``results/``), which notebooks never write."""
+    return resolve_store(store).root.resolve() == RESULTS_ROOT.resolve()
+
+
+def stored_run(config: dict, store, synthetic: bool = False):
+    """The *finished* run of ``config`` in ``store`` (a store or a name, see ``resolve_store``)."""
+    from covidnb.experiment import find_run
+
+    return find_run(config, resolve_store(store), synthetic)
+
+
+def collect_runs(configs: Iterable[dict], store: Any = "runs", *, train: bool = True,
+                 reference: Any = "results", keep_checkpoints: bool = True,
+                 drop_missing: bool = True, log: Callable[[str], None] = print) -> list:
+    """The runs of ``configs``, in order: done in the reference store → read from there; else
+    trained into ``store`` (or reused when done there) when ``train`` — never into the reference
+    store; else read from ``store`` if done there; else missing: named in the log and left out
+    (``drop_missing=False`` keeps ``None`` in its place, so the list stays aligned with
+    ``configs``)."""
+    from covidnb.experiment import run_experiment
+
+    target = resolve_store(store)
+    ref = resolve_store(reference) if reference is not None else None
+    use_ref = ref is not None and ref.root.resolve() != target.root.resolve()
+    writable = train and not is_reference(target)
+    runs, counts = [], {"reused": 0, "read from the reference store": 0, "trained": 0, "missing": 0}
+    for cfg in configs:
+        # The reference store first: it is keyed like any store, so a finished run there is
+        # the very run this configuration would produce, and reading it costs nothing.
+        run = stored_run(cfg, ref) if use_ref else None
+        if run is not None:
+            counts["read from the reference store"] += 1
+        elif writable:
+            existed = stored_run(cfg, target) or stored_run(cfg, target, synthetic=True)
+            run = run_experiment(cfg, store=target, keep_checkpoints=keep_checkpoints)
+            counts["reused" if existed is not None and existed.path == run.path else "trained"] += 1
+        else:
+            run = stored_run(cfg, target) or stored_run(cfg, target, synthetic=True)
+            counts["reused" if run is not None else "missing"] += 1
+        if run is None:
+            log(f"missing (not trained here): {cfg['model']} seed {cfg['seed']} "
+                f"[{cfg['profile']}] in {target.root}")
+            if drop_missing:
+                continue
+        runs.append(run)
+    log(f"{sum(counts.values())} configurations: "
+        + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
+    return runs
+
+
+def synthetic_banner(runs_or_datasets: Iterable) -> str:
+    """The library's synthetic-data banner when any run or dataset used a phantom, else ``""``."""
+    from covidnb.data import SYNTHETIC_BANNER
+
+    return SYNTHETIC_BANNER if any(bool(getattr(r, "synthetic", False)) for r in runs_or_datasets) else ""
