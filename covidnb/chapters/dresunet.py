@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from covidnb.chapters import base_config
 from covidnb.profiles import load_profile
 
 CHAPTER = "dresunet"
@@ -28,20 +29,12 @@ def experiment_config(profile: str | dict, model: str, seed: int, **overrides: A
     p = settings(profile)
     p.update(overrides)
     frac = float(p.get("subsample") or 1.0)
-    return {
-        "chapter": CHAPTER,
-        "profile": p["profile"],
-        "dataset": p["dataset"],
-        "image_size": int(p["image_size"]),
-        "channels": int(p["channels"]),
-        "subsample": None if frac >= 1.0 else {c: frac for c in CLASSES},
-        "model": model,
-        "model_kwargs": {"num_classes": int(p["num_classes"]), "width": int(p["width"])},
-        "loss": p["loss"],
-        "augment": p.get("augment"),
-        "seed": int(seed),
-        "train": {k: p[k] for k in TRAIN_KEYS if k in p},
-    }
+    return base_config(
+        CHAPTER, p, model, seed, TRAIN_KEYS,
+        subsample=None if frac >= 1.0 else {c: frac for c in CLASSES},
+        model_kwargs={"num_classes": int(p["num_classes"]), "width": int(p["width"])},
+        loss=p["loss"],
+    )
 
 
 def grid(profile: str | dict, models: list[str] | None = None, seeds: list[int] | None = None,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from covidnb.chapters import base_config
 from covidnb.profiles import load_profile
 
 CHAPTER = "dsn_saal"
@@ -93,22 +94,14 @@ def experiment_config(profile: str | dict, model: str, loss: str, seed: int,
         if model != "dsn_vgg16_bn":
             side.pop("taps", None)  # only VGG has several convs per stage to tap
         model_kwargs.update(side)
-    return {
-        "chapter": CHAPTER,
-        "profile": p["profile"],
-        "dataset": p["dataset"],
-        "image_size": int(p["image_size"]),
-        "channels": int(p["channels"]),
-        "subsample": _subsample(p, keep_covid),
-        "model": model,
-        "model_kwargs": model_kwargs,
-        "loss": loss,
-        "loss_kwargs": loss_kwargs(p, model, loss),
-        "augment": p.get("augment"),
-        "seed": int(seed),
-        "data_seed": int(p.get("data_seed", 0)),
-        "train": {k: p[k] for k in TRAIN_KEYS if k in p},
-    }
+    return base_config(
+        CHAPTER, p, model, seed, TRAIN_KEYS,
+        subsample=_subsample(p, keep_covid),
+        model_kwargs=model_kwargs,
+        loss=loss,
+        loss_kwargs=loss_kwargs(p, model, loss),
+        data_seed=int(p.get("data_seed", 0)),
+    )
 
 
 def _seeds(p: dict, seeds) -> list[int]:

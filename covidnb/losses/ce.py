@@ -49,6 +49,17 @@ def as_class_logits(logits: torch.Tensor) -> torch.Tensor:
     return logits
 
 
+def logits_and_targets(logits, targets, num_classes: int | None = None):
+    """The prelude every softmax loss shares: ``N×C`` float logits (:func:`as_class_logits`),
+    integer targets on the logits' device (:func:`check_targets`), and, when the loss was built
+    for ``num_classes`` (class counts or weights), a clear error if the logits disagree."""
+    logits = as_class_logits(logits)
+    n, c = logits.shape
+    if num_classes is not None and c != num_classes:
+        raise ValueError(f"class_counts has {num_classes} classes, logits have {c}")
+    return logits, check_targets(targets, c, n).to(logits.device)
+
+
 def check_targets(targets: torch.Tensor, num_classes: int, n: int) -> torch.Tensor:
     """Integer class targets of length ``n`` in ``[0, num_classes)``; a clear error otherwise."""
     targets = torch.as_tensor(targets)
@@ -159,8 +170,7 @@ class CrossEntropyLoss(SupervisedLoss):
         self.label_smoothing = float(label_smoothing)
 
     def single(self, logits, targets, index):
-        logits = as_class_logits(logits)
-        targets = check_targets(targets, logits.shape[1], logits.shape[0]).to(logits.device)
+        logits, targets = logits_and_targets(logits, targets)
         weight = None if self.weight is None else self.weight.to(logits)
         if weight is not None and weight.numel() != logits.shape[1]:
             raise ValueError(f"weight has {weight.numel()} entries for {logits.shape[1]} classes")

@@ -22,9 +22,8 @@ import torch.nn.functional as F
 from covidnb.losses import LOSSES
 from covidnb.losses.ce import (
     SupervisedLoss,
-    as_class_logits,
-    check_targets,
     effective_number_weights,
+    logits_and_targets,
 )
 
 NORMALIZATIONS = ("batch", "weights")
@@ -49,14 +48,8 @@ class ClassBalancedLoss(SupervisedLoss):
         self.register_buffer("class_weights", w.float())
 
     def single(self, logits, targets, index):
-        logits = as_class_logits(logits)
-        n, c = logits.shape
-        if c != self.class_weights.numel():
-            raise ValueError(
-                f"class_counts has {self.class_weights.numel()} classes, logits have {c}"
-            )
-        targets = check_targets(targets, c, n).to(logits.device)
+        logits, targets = logits_and_targets(logits, targets, self.class_weights.numel())
         w = self.class_weights.to(logits)
         per_sample = F.cross_entropy(logits, targets, reduction="none") * w[targets]
-        denom = per_sample.new_tensor(float(n)) if self.normalize == "batch" else w[targets].sum()
+        denom = per_sample.new_tensor(float(len(targets))) if self.normalize == "batch" else w[targets].sum()
         return per_sample.sum() / denom

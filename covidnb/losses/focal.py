@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from covidnb.losses import LOSSES
-from covidnb.losses.ce import SupervisedLoss, as_class_logits, check_targets
+from covidnb.losses.ce import SupervisedLoss, logits_and_targets
 
 
 @LOSSES.register("focal")
@@ -42,13 +42,13 @@ class FocalLoss(SupervisedLoss):
         self.register_buffer("alpha", alpha_t)
 
     def single(self, logits, targets, index):
-        logits = as_class_logits(logits)  # N×1 → [0, z]: softmax = sigmoid, the binary focal loss
-        n, c = logits.shape
-        targets = check_targets(targets, c, n).to(logits.device)
+        # N×1 logits become [0, z]: softmax = sigmoid, the binary focal loss
+        logits, targets = logits_and_targets(logits, targets)
         log_pt = F.log_softmax(logits, dim=1).gather(1, targets[:, None])[:, 0]
         pt = log_pt.exp()
         loss = -((1 - pt) ** self.gamma) * log_pt
         if self.alpha is not None:
+            c = logits.shape[1]
             if self.alpha.numel() != c:
                 raise ValueError(f"alpha has {self.alpha.numel()} entries for {c} classes")
             loss = self.alpha.to(logits)[targets] * loss

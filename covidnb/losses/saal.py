@@ -37,9 +37,8 @@ from torch import nn
 from covidnb.losses import LOSSES
 from covidnb.losses.ce import (
     SupervisedLoss,
-    as_class_logits,
-    check_targets,
     effective_number_weights,
+    logits_and_targets,
 )
 from covidnb.losses.symmetric_ce import reverse_cross_entropy
 
@@ -116,13 +115,7 @@ class SelfAdaptiveAuxiliaryLoss(SupervisedLoss):
                 f"saal was built for {self.num_outputs} outputs (one β each) but got output #{index}; "
                 f"set num_outputs to the length of the model's output tuple"
             )
-        logits = as_class_logits(logits)
-        n, c = logits.shape
-        if c != self.class_counts.numel():
-            raise ValueError(
-                f"class_counts has {self.class_counts.numel()} classes, logits have {c}"
-            )
-        targets = check_targets(targets, c, n).to(logits.device)
+        logits, targets = logits_and_targets(logits, targets, self.class_counts.numel())
         w = self.class_weights().to(logits)
         dce = w[targets] * F.cross_entropy(logits, targets, reduction="none")  # Eq. 7
         rce = reverse_cross_entropy(logits.softmax(dim=1), targets, self.log_zero)  # N×C, Eq. 8

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from covidnb.losses import LOSSES
-from covidnb.losses.ce import SupervisedLoss, as_class_logits, check_targets
+from covidnb.losses.ce import SupervisedLoss, logits_and_targets
 
 
 def reverse_cross_entropy(
@@ -45,9 +45,7 @@ class SymmetricCrossEntropyLoss(SupervisedLoss):
         self.alpha, self.beta, self.log_zero = float(alpha), float(beta), float(log_zero)
 
     def single(self, logits, targets, index):
-        logits = as_class_logits(logits)
-        n, c = logits.shape
-        targets = check_targets(targets, c, n).to(logits.device)
+        logits, targets = logits_and_targets(logits, targets)
         ce = F.cross_entropy(logits, targets)
         rce = reverse_cross_entropy(logits.softmax(dim=1), targets, self.log_zero).sum(dim=1).mean()
         return self.alpha * ce + self.beta * rce
