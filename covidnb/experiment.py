@@ -308,12 +308,14 @@ def test_split(run: Run):
                         **cfg["dataset_kwargs"])
 
 
-def find_run(config: dict, store: RunStore | None = None, synthetic: bool = False) -> Run | None:
+def find_run(config: dict, store: RunStore | None = None, synthetic: bool = False,
+             finished_only: bool = True) -> Run | None:
     """The *finished* run of ``config`` in ``store``, keyed as :func:`run_experiment` keys it
     (normalised, without ``root``, with the ``synthetic`` flag), or ``None``: a lookup that
-    never trains."""
+    never trains. ``finished_only=False`` returns the record whatever its status (failed,
+    interrupted)."""
     cfg = normalise_config(config)
     cfg.pop("root", None)
     cfg["synthetic"] = bool(synthetic)
     run = (store if store is not None else RunStore()).get(cfg)
-    return run if run is not None and run.done else None
+    return run if run is not None and (run.done or not finished_only) else None

@@ -14,7 +14,7 @@ from covidnb.profiles import load_profile
 CHAPTER = "dresunet"
 CLASSES = ("CT_NonCOVID", "CT_COVID")
 TRAIN_KEYS = ("epochs", "batch_size", "lr", "optimizer", "scheduler", "scheduler_kwargs",
-              "mixup_alpha", "cutmix_alpha", "max_steps_per_epoch")
+              "mixup_alpha", "cutmix_alpha", "max_steps_per_epoch", "select")
 
 
 def settings(profile: str | dict) -> dict[str, Any]:

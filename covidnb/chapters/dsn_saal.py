@@ -172,6 +172,39 @@ def grid(profile: str | dict, experiments: list[str] | None = None, seeds: list[
     return out
 
 
+def reference_grid(profile: str | dict, **overrides: Any) -> list[dict[str, Any]]:
+    """The reference re-run's plan, in the order the tables are needed, each configuration once:
+
+    1. Table 8 with the first seed (VGG-16-BN, ResNet-50, DenseNet-169 with CE; DSN-SAAL);
+    2. Table 6 at 25 % and 10 % with the first seed (100 % is step 1's baseline and DSN-SAAL);
+    3. Table 5 with the first seed (focal, CB, SCE on VGG-16-BN; DSN-VGG-16-BN with CE);
+    4. Table 6 at 100 / 25 / 10 % with the other seeds;
+    5. everything else of :func:`grid` (Table 6 at 5 % and 1 %, the other backbones, more seeds).
+
+    A run stopped anywhere has the most complete tables it could have so far.
+    """
+    from covidnb.runs.store import canonical_json
+
+    p = settings(profile)
+    seeds = _seeds(p, None)
+    first, rest = seeds[:1], seeds[1:]
+    table8 = [b for b in ("vgg16_bn", "resnet50", "densenet169") if b in p["backbones"]]
+    steps = [
+        backbone_grid(p, backbones=table8, dsn_backbones=[], seeds=first, **overrides),
+        imbalance_grid(p, ratios=[0.25, 0.1], seeds=first, **overrides),
+        loss_ablation_grid(p, seeds=first, **overrides),
+        imbalance_grid(p, ratios=[1.0, 0.25, 0.1], seeds=rest, **overrides) if rest else [],
+        grid(p, **overrides),
+    ]
+    seen, out = set(), []
+    for cfg in (c for step in steps for c in step):
+        key = canonical_json(cfg)
+        if key not in seen:
+            seen.add(key)
+            out.append(cfg)
+    return out
+
+
 def keep_covid_of(config: dict, profile: str | dict | None = None) -> float:
     """The ``keep_covid`` a configuration was built with (1.0 when nothing was cut)."""
     sub = config.get("subsample")

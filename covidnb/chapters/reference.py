@@ -1,10 +1,14 @@
 """Run a chapter's reference re-run into ``results/<chapter>/`` and check that it reproduces.
 
-``python -m covidnb.chapters.reference dresunet --profile cpu --workers 2`` runs every
-(seed, model) configuration of the profile through ``run_experiment`` into the reference store.
-Finished configurations are reused and an interrupted one resumes from its last epoch, so the
-command can be stopped and started again at will. Workers take every ``workers``-th
-configuration, each with one torch thread, so two workers use two cores without contention.
+``python -m covidnb.chapters.reference dresunet --profile cpu --workers 2`` runs the chapter's
+reference plan through ``run_experiment`` into the reference store: ``reference_grid(profile)``
+when the chapter module defines one (an ordered plan, most important tables first), else every
+configuration of ``grid(profile)``. Finished configurations are reused and an interrupted one
+resumes from its last epoch, so the command can be stopped and started again at will. Workers
+take the next configuration from one shared counter, each with one torch thread, so two workers
+use two cores without contention and neither idles while the other has a long queue.
+``--list`` prints the plan with each configuration's state in the store; ``--limit N`` stops
+after the first N configurations of the plan.
 
 ``--check N`` re-trains N stored configurations (sampled with a fixed seed) into a scratch
 store and compares their metrics with the stored ones.
@@ -25,11 +29,20 @@ import time
 from covidnb.chapters import RESULTS_ROOT
 
 
-def _grid(chapter: str, profile: str) -> list[dict]:
-    return importlib.import_module(f"covidnb.chapters.{chapter}").grid(profile)
+def _grid(chapter: str, profile: str, limit: int | None = None) -> list[dict]:
+    mod = importlib.import_module(f"covidnb.chapters.{chapter}")
+    plan = getattr(mod, "reference_grid", mod.grid)(profile)
+    return plan if limit is None else plan[:limit]
 
 
-def _worker(chapter: str, profile: str, index: int, workers: int, root: str) -> None:
+def _label(cfg: dict) -> str:
+    extra = {k: cfg[k] for k in ("loss",) if k in cfg}
+    if cfg.get("subsample"):
+        extra["subsample"] = cfg["subsample"]
+    return f"{cfg['model']} seed {cfg['seed']}" + (f" {extra}" if extra else "")
+
+
+def _worker(chapter: str, profile: str, index: int, counter, root: str, limit: int | None) -> None:
     import torch
 
     from covidnb.experiment import run_experiment
@@ -38,20 +51,49 @@ def _worker(chapter: str, profile: str, index: int, workers: int, root: str) -> 
     torch.set_num_threads(1)
     os.environ.setdefault("COVIDNB_PROGRESS", "0")
     store = RunStore(root)
-    for cfg in _grid(chapter, profile)[index::workers]:
+    plan = _grid(chapter, profile, limit)
+    while True:
+        with counter.get_lock():
+            i = counter.value
+            counter.value += 1
+        if i >= len(plan):
+            return
+        cfg = plan[i]
         t0 = time.time()
         run = run_experiment(cfg, store=store, raise_on_failure=False, keep_checkpoints=False)
-        print(f"[worker {index}] {cfg['model']} seed {cfg['seed']}: {run.status.get('status')} "
+        print(f"[worker {index}] {i + 1}/{len(plan)} {_label(cfg)}: {run.status.get('status')} "
               f"in {time.time() - t0:.0f} s", flush=True)
 
 
-def run_reference(chapter: str, profile: str, workers: int = 2, root=RESULTS_ROOT) -> None:
-    procs = [mp.get_context("spawn").Process(target=_worker, args=(chapter, profile, i, workers, str(root)))
+def run_reference(chapter: str, profile: str, workers: int = 2, root=RESULTS_ROOT,
+                  limit: int | None = None) -> None:
+    ctx = mp.get_context("spawn")
+    counter = ctx.Value("i", 0)
+    procs = [ctx.Process(target=_worker, args=(chapter, profile, i, counter, str(root), limit))
              for i in range(workers)]
     for p in procs:
         p.start()
     for p in procs:
         p.join()
+
+
+def plan_status(chapter: str, profile: str, root=RESULTS_ROOT, limit: int | None = None) -> list[dict]:
+    """Each configuration of the reference plan with its state in the store (``done``,
+    ``failed``, ``running``/interrupted, or ``missing``); a record made on the synthetic
+    fallback data is listed with `` (synthetic)`` after its state, since it is no reference."""
+    from covidnb.experiment import find_run
+    from covidnb.runs import RunStore
+
+    store = RunStore(root)
+    out = []
+    for i, cfg in enumerate(_grid(chapter, profile, limit)):
+        run, tag = find_run(cfg, store, finished_only=False), ""
+        if run is None:
+            run, tag = find_run(cfg, store, synthetic=True, finished_only=False), " (synthetic)"
+        out.append({"index": i + 1, "run": _label(cfg),
+                    "state": "missing" if run is None else run.status.get("status", "?") + tag,
+                    "key": None if run is None else run.path.name})
+    return out
 
 
 def check_reproduces(chapter: str, profile: str, n: int = 1, seed: int = 0, root=RESULTS_ROOT,
@@ -85,13 +127,19 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--check", type=int, default=0, metavar="N")
+    ap.add_argument("--limit", type=int, default=None, metavar="N")
+    ap.add_argument("--list", action="store_true", help="print the plan and each run's state")
     args = ap.parse_args(argv)
+    if args.list:
+        for r in plan_status(args.chapter, args.profile, limit=args.limit):
+            print(f"{r['index']:3d}  {r['state']:8s}  {r['key'] or '-':12s}  {r['run']}")
+        return 0
     if args.check:
         rows = check_reproduces(args.chapter, args.profile, args.check)
         for r in rows:
             print(r)
         return 0 if all(r["reproduces"] for r in rows) else 1
-    run_reference(args.chapter, args.profile, args.workers)
+    run_reference(args.chapter, args.profile, args.workers, limit=args.limit)
     return 0
 
 

@@ -1,0 +1,80 @@
+"""The reference re-run driver: its plan, its shared work queue and its status listing."""
+
+import json
+import sys
+import types
+
+import pytest
+
+from covidnb.chapters import dsn_saal, reference
+from covidnb.runs.store import canonical_json
+
+
+def test_dsn_saal_plan_puts_the_required_tables_first():
+    plan = dsn_saal.reference_grid("cpu")
+    full = dsn_saal.grid("cpu")
+    keys = [canonical_json(c) for c in plan]
+    # Each configuration once, and the plan covers the whole grid.
+    assert len(set(keys)) == len(keys)
+    assert set(keys) == {canonical_json(c) for c in full}
+    rows = [(c["model"], c["loss"], dsn_saal.keep_covid_of(c), c["seed"]) for c in plan]
+    assert rows[:4] == [("vgg16_bn", "ce", 1.0, 0), ("resnet50", "ce", 1.0, 0),
+                        ("densenet169", "ce", 1.0, 0), ("dsn_vgg16_bn", "saal", 1.0, 0)]
+    # Table 6 at 25 % and 10 % with seed 0 follows, then Table 5's remaining losses.
+    assert {(m, k) for m, _, k, _ in rows[4:8]} == {
+        (m, k) for m in ("vgg16_bn", "dsn_vgg16_bn") for k in (0.25, 0.1)}
+    assert {l for m, l, k, s in rows[8:13]} == {"focal", "class_balanced", "symmetric_ce", "saal", "ce"}
+    # Table 6 at 100/25/10 % for every seed precedes anything at 5 % or 1 %.
+    first_small = min(i for i, r in enumerate(rows) if r[2] in (0.05, 0.01))
+    table6 = [i for i, r in enumerate(rows)
+              if (r[0], r[1]) in (dsn_saal.BASELINE, dsn_saal.PROPOSED) and r[2] in (1.0, 0.25, 0.1)]
+    assert len(table6) == 2 * 3 * 3 and max(table6) < first_small
+
+
+def test_chapter_without_a_plan_uses_its_grid():
+    from covidnb.chapters import dresunet
+
+    assert reference._grid("dresunet", "cpu") == dresunet.grid("cpu")
+    assert reference._grid("dresunet", "cpu", limit=3) == dresunet.grid("cpu")[:3]
+
+
+@pytest.fixture
+def toy_chapter(monkeypatch, tmp_path):
+    """A chapter module with a three-run plan of tiny experiments on an in-memory dataset."""
+    import covidnb.data
+    from toydata import ToyDataset
+
+    def fake_open(name, split, *, image_size=224, channels=1, seed=0, **kw):
+        return ToyDataset({"train": 16, "val": 8, "test": 8}[split], classes=("neg", "pos"),
+                          size=image_size, channels=channels, seed=seed, split=split)
+
+    monkeypatch.setattr(covidnb.data, "open_dataset", fake_open)
+
+    def cfg(seed):
+        return {"chapter": "toy", "profile": "smoke", "dataset": "toy2", "image_size": 16,
+                "channels": 1, "model": "tinycnn", "model_kwargs": {"num_classes": 2},
+                "loss": "ce", "seed": seed,
+                "train": {"epochs": 1, "batch_size": 8, "max_steps_per_epoch": 1, "progress": False}}
+    mod = types.ModuleType("covidnb.chapters.toy")
+    mod.grid = lambda profile: [cfg(s) for s in range(3)]
+    monkeypatch.setitem(sys.modules, "covidnb.chapters.toy", mod)
+    return mod
+
+
+def test_status_lists_missing_then_done(toy_chapter, tmp_path):
+    rows = reference.plan_status("toy", "smoke", root=tmp_path)
+    assert [r["state"] for r in rows] == ["missing"] * 3
+    from covidnb.experiment import run_experiment
+    from covidnb.runs import RunStore
+
+    run_experiment(toy_chapter.grid("smoke")[1], store=RunStore(tmp_path))
+    rows = reference.plan_status("toy", "smoke", root=tmp_path)
+    # The toy data call themselves synthetic: listed, and marked as no reference.
+    assert [r["state"] for r in rows] == ["missing", "done (synthetic)", "missing"]
+    assert rows[1]["key"] and json.dumps(rows)  # printable
+
+
+def test_main_list_prints_the_plan(capsys):
+    assert reference.main(["dsn_saal", "--list", "--limit", "4"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 4 and "densenet169" in out[2]
