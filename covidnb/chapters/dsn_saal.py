@@ -154,21 +154,26 @@ def grid(profile: str | dict, experiments: list[str] | None = None, seeds: list[
          **overrides: Any) -> list[dict[str, Any]]:
     """Every configuration of the named experiments (default: all three), each once, seeds
     outermost; the reference re-run trains this list."""
-    from covidnb.runs.store import canonical_json
-
     names = list(EXPERIMENTS if experiments is None else experiments)
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
         raise KeyError(f"unknown experiment(s) {unknown}; known: {list(EXPERIMENTS)}")
     p = settings(profile)
+    return _unique(cfg for s in _seeds(p, seeds) for name in names
+                   for cfg in EXPERIMENTS[name](p, seeds=[s], **overrides))
+
+
+def _unique(configs) -> list[dict[str, Any]]:
+    """``configs`` in order, each configuration once (experiments share runs, e.g. the CE
+    VGG-16-BN is Table 3's, 5's and 6's baseline)."""
+    from covidnb.runs.store import canonical_json
+
     seen, out = set(), []
-    for s in _seeds(p, seeds):
-        for name in names:
-            for cfg in EXPERIMENTS[name](p, seeds=[s], **overrides):
-                key = canonical_json(cfg)
-                if key not in seen:
-                    seen.add(key)
-                    out.append(cfg)
+    for cfg in configs:
+        key = canonical_json(cfg)
+        if key not in seen:
+            seen.add(key)
+            out.append(cfg)
     return out
 
 
@@ -183,8 +188,6 @@ def reference_grid(profile: str | dict, **overrides: Any) -> list[dict[str, Any]
 
     A run stopped anywhere has the most complete tables it could have so far.
     """
-    from covidnb.runs.store import canonical_json
-
     p = settings(profile)
     seeds = _seeds(p, None)
     first, rest = seeds[:1], seeds[1:]
@@ -196,13 +199,7 @@ def reference_grid(profile: str | dict, **overrides: Any) -> list[dict[str, Any]
         imbalance_grid(p, ratios=[1.0, 0.25, 0.1], seeds=rest, **overrides) if rest else [],
         grid(p, **overrides),
     ]
-    seen, out = set(), []
-    for cfg in (c for step in steps for c in step):
-        key = canonical_json(cfg)
-        if key not in seen:
-            seen.add(key)
-            out.append(cfg)
-    return out
+    return _unique(c for step in steps for c in step)
 
 
 def keep_covid_of(config: dict, profile: str | dict | None = None) -> float:
