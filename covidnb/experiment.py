@@ -172,11 +172,14 @@ def run_experiment(
     *,
     raise_on_failure: bool = True,
     keep_checkpoints: bool = True,
+    lock_timeout: float | None = None,
 ) -> Run:
     """Train and evaluate ``config`` (keys in the module docstring), or return its stored run.
 
     ``keep_checkpoints=False`` deletes the run's ``checkpoints/`` once it is done (reference
-    results are committed without them).
+    results are committed without them). ``lock_timeout`` bounds the wait when another process
+    is training the same configuration (``None``: wait, then reuse its result); past it
+    :class:`~covidnb.runs.store.LockTimeout` is raised, so a batch can move on to other work.
     """
     import pandas as pd
 
@@ -261,7 +264,7 @@ def run_experiment(
             shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
 
     try:
-        return store.run(record_cfg, body, force=force)
+        return store.run(record_cfg, body, force=force, lock_timeout=lock_timeout)
     except Exception:
         if raise_on_failure:
             raise

@@ -78,3 +78,25 @@ def test_main_list_prints_the_plan(capsys):
     assert reference.main(["dsn_saal", "--list", "--limit", "4"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 4 and "densenet169" in out[2]
+
+
+def test_worker_skips_a_configuration_another_process_is_training(toy_chapter, tmp_path, capsys):
+    import multiprocessing as mp
+
+    from covidnb.experiment import normalise_config
+    from covidnb.runs import RunStore
+    from covidnb.runs.store import file_lock
+
+    cfgs = toy_chapter.grid("smoke")
+    held = normalise_config(cfgs[0])
+    held.pop("root", None)
+    held["synthetic"] = True  # the toy data are synthetic, so their runs are keyed so
+    path = RunStore(tmp_path).path_for(held)
+    counter = mp.get_context("spawn").Value("i", 0)
+    with file_lock(path / ".lock"):
+        reference._worker("toy", "smoke", 0, counter, str(tmp_path), None)
+    out = capsys.readouterr().out
+    assert "1/3 tinycnn seed 0 {'loss': 'ce'}: skipped" in out
+    assert "2/3 tinycnn seed 1 {'loss': 'ce'}: done" in out
+    states = [r["state"] for r in reference.plan_status("toy", "smoke", root=tmp_path)]
+    assert states == ["missing", "done (synthetic)", "done (synthetic)"]

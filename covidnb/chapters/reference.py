@@ -6,7 +6,9 @@ when the chapter module defines one (an ordered plan, most important tables firs
 configuration of ``grid(profile)``. Finished configurations are reused and an interrupted one
 resumes from its last epoch, so the command can be stopped and started again at will. Workers
 take the next configuration from one shared counter, each with one torch thread, so two workers
-use two cores without contention and neither idles while the other has a long queue.
+use two cores without contention and neither idles while the other has a long queue. A
+configuration another process is training (its run lock is held) is skipped, so two
+invocations can share a plan; run the command again afterwards to pick up anything skipped.
 ``--list`` prints the plan with each configuration's state in the store; ``--limit N`` stops
 after the first N configurations of the plan.
 
@@ -47,6 +49,7 @@ def _worker(chapter: str, profile: str, index: int, counter, root: str, limit: i
 
     from covidnb.experiment import run_experiment
     from covidnb.runs import RunStore
+    from covidnb.runs.store import LockTimeout
 
     torch.set_num_threads(1)
     os.environ.setdefault("COVIDNB_PROGRESS", "0")
@@ -60,7 +63,15 @@ def _worker(chapter: str, profile: str, index: int, counter, root: str, limit: i
             return
         cfg = plan[i]
         t0 = time.time()
-        run = run_experiment(cfg, store=store, raise_on_failure=False, keep_checkpoints=False)
+        try:
+            # Another invocation (a second command, or a notebook) may be training this one:
+            # leave it to that process rather than wait for it.
+            run = run_experiment(cfg, store=store, raise_on_failure=False, keep_checkpoints=False,
+                                 lock_timeout=0)
+        except LockTimeout:
+            print(f"[worker {index}] {i + 1}/{len(plan)} {_label(cfg)}: skipped, another process "
+                  "is training it", flush=True)
+            continue
         print(f"[worker {index}] {i + 1}/{len(plan)} {_label(cfg)}: {run.status.get('status')} "
               f"in {time.time() - t0:.0f} s", flush=True)
 
