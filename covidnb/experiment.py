@@ -48,6 +48,7 @@ import warnings
 from typing import Any
 
 from covidnb.runs import Run, RunStore
+from covidnb.runs.store import LockTimeout
 
 DEFAULTS: dict[str, Any] = {
     "chapter": None,
@@ -265,6 +266,8 @@ def run_experiment(
 
     try:
         return store.run(record_cfg, body, force=force, lock_timeout=lock_timeout)
+    except LockTimeout:
+        raise  # another process is training it: not this run's failure
     except Exception:
         if raise_on_failure:
             raise

@@ -92,6 +92,14 @@ def test_worker_skips_a_configuration_another_process_is_training(toy_chapter, t
     held.pop("root", None)
     held["synthetic"] = True  # the toy data are synthetic, so their runs are keyed so
     path = RunStore(tmp_path).path_for(held)
+    # As when another process is mid-run: its record exists, says "running", and it holds the
+    # lock. (A first attempt that failed writes the record; then the status is set back.)
+    def interrupted(run):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        RunStore(tmp_path).run(held, interrupted, log=lambda *a: None)
+    (path / "status.json").write_text(json.dumps({"status": "running", "attempt": 2}))
     counter = mp.get_context("spawn").Value("i", 0)
     with file_lock(path / ".lock"):
         reference._worker("toy", "smoke", 0, counter, str(tmp_path), None)
@@ -99,4 +107,6 @@ def test_worker_skips_a_configuration_another_process_is_training(toy_chapter, t
     assert "1/3 tinycnn seed 0 {'loss': 'ce'}: skipped" in out
     assert "2/3 tinycnn seed 1 {'loss': 'ce'}: done" in out
     states = [r["state"] for r in reference.plan_status("toy", "smoke", root=tmp_path)]
-    assert states == ["missing", "done (synthetic)", "done (synthetic)"]
+    assert states == ["running (synthetic)", "done (synthetic)", "done (synthetic)"]
+    # The other process's record is untouched.
+    assert json.loads((path / "status.json").read_text())["status"] == "running"
