@@ -38,9 +38,8 @@ def _grid(chapter: str, profile: str, limit: int | None = None) -> list[dict]:
 
 
 def _label(cfg: dict) -> str:
-    extra = {k: cfg[k] for k in ("loss",) if k in cfg}
-    if cfg.get("subsample"):
-        extra["subsample"] = cfg["subsample"]
+    """What a plan line shows: model, seed, and the loss and subsample where the config has them."""
+    extra = {k: cfg[k] for k in ("loss", "subsample") if cfg.get(k)}
     return f"{cfg['model']} seed {cfg['seed']}" + (f" {extra}" if extra else "")
 
 
