@@ -242,3 +242,104 @@ def cam_to_bbox(
         rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
         r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     return int(c0), int(r0), int(c1), int(r1)
+
+
+# -- CAMs stored with a run --------------------------------------------------------------------
+# Reference runs are committed without their checkpoints (hundreds of MB each), so the CAMs a
+# gallery shows are computed once, while the checkpoint still exists, and stored beside the
+# run's predictions: the gallery is then redrawn from the record, like every other figure.
+CAMS_FILE = "cams.npz"
+_CAM_ARRAYS = ("index", "sample_id", "image", "cam", "label", "prediction", "probability", "target")
+
+
+def balanced_indices(targets: Sequence[int], per_class: int, labels: Sequence[int] | None = None,
+                     seed: int = 0) -> list[int]:
+    """``per_class`` sample indices drawn without replacement for each label in ``labels``
+    (default: every label present, ascending), in that order, from one seeded generator: the
+    same slices for every model that is explained on the same split."""
+    targets = np.asarray(targets)
+    labels = sorted(set(targets.tolist())) if labels is None else list(labels)
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in labels:
+        pool = np.flatnonzero(targets == k)
+        if len(pool) < per_class:
+            raise ValueError(f"balanced_indices: label {k} has {len(pool)} sample(s), "
+                             f"{per_class} asked for")
+        out += [int(i) for i in rng.choice(pool, per_class, replace=False)]
+    return out
+
+
+def save_cams(results: Sequence[CamResult], path, **meta: Any):
+    """Write ``results`` to ``path`` (a compressed ``.npz``: images as uint8, CAMs as float16,
+    texts as strings; ``meta`` values as ``meta_<name>`` strings). Written atomically."""
+    from covidnb.runs.atomic import atomic_path
+
+    if not results:
+        raise ValueError("save_cams: no CAM to save")
+    arrays = {
+        "index": np.array([r.index for r in results], dtype=np.int64),
+        "sample_id": np.array([r.sample_id for r in results]),
+        "image": np.stack([np.round(np.clip(r.image, 0, 1) * 255).astype(np.uint8) for r in results]),
+        "cam": np.stack([r.cam for r in results]).astype(np.float16),
+        "label": np.array([r.label for r in results]),
+        "prediction": np.array([r.prediction for r in results]),
+        "probability": np.array([r.probability for r in results], dtype=np.float64),
+        "target": np.array([r.target for r in results]),
+        **{f"meta_{k}": np.array(str(v)) for k, v in meta.items()},
+    }
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    return path
+
+
+def load_cams(path) -> tuple[list[CamResult], dict[str, str]]:
+    """The CAMs :func:`save_cams` wrote to ``path`` and their ``meta`` fields."""
+    import zipfile
+
+    try:
+        z = np.load(path, allow_pickle=False)
+        if isinstance(z, np.lib.npyio.NpzFile):
+            with z:
+                a = {k: z[k] for k in z.files}
+        else:  # a bare .npy array
+            a = {}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        # numpy reads bytes that are no npz as a pickle, and refuses them with a ValueError
+        raise ValueError(f"{path}: unreadable CAM file ({exc})") from exc
+    missing = [k for k in _CAM_ARRAYS if k not in a]
+    if missing:
+        raise ValueError(f"{path}: not a CAM file of covidnb.cam.save_cams "
+                         f"(missing arrays: {', '.join(missing)})")
+    results = [
+        CamResult(int(a["index"][i]), str(a["sample_id"][i]),
+                  a["image"][i].astype(np.float32) / 255.0, a["cam"][i].astype(np.float32),
+                  str(a["label"][i]), str(a["prediction"][i]), float(a["probability"][i]),
+                  str(a["target"][i]))
+        for i in range(len(a["index"]))
+    ]
+    meta = {k.removeprefix("meta_"): str(v) for k, v in a.items() if k.startswith("meta_")}
+    return results, meta
+
+
+def save_run_cams(run, per_class: int = 2, labels: Sequence[int] | None = None, seed: int = 0,
+                  layer: str | None = None, method: str = "gradcam"):
+    """Compute the CAMs of ``run``'s best checkpoint on :func:`balanced_indices` of its test
+    split and store them in the run's folder (:data:`CAMS_FILE`). ``layer`` defaults to the
+    model's ``cam_layer_name``, else its last conv layer. Needs the checkpoint."""
+    from covidnb.experiment import load_model, test_split
+
+    model = load_model(run)
+    test = test_split(run)
+    indices = balanced_indices(test.targets, per_class, labels, seed)
+    name = layer or getattr(model, "cam_layer_name", None)
+    target = model.get_submodule(name) if name else find_target_layer(model)
+    results = compute_cams(model, test, indices, target_layer=target, method=method)
+    return save_cams(results, run.path / CAMS_FILE, method=method, layer=name or "last conv",
+                     checkpoint="best", split="test", per_class=per_class, seed=seed)
+
+
+def run_cams(run) -> tuple[list[CamResult], dict[str, str]] | None:
+    """The CAMs stored with ``run`` (see :func:`save_run_cams`), or ``None`` when it has none."""
+    path = run.path / CAMS_FILE
+    return load_cams(path) if path.exists() else None

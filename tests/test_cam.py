@@ -84,3 +84,45 @@ def test_cam_to_bbox():
     assert cam_to_bbox(np.zeros((4, 4))) is None
     with pytest.raises(ValueError, match="H×W"):
         cam_to_bbox(np.zeros((2, 3, 4)))
+
+
+def test_balanced_indices_are_per_label_seeded_and_checked():
+    from covidnb.cam import balanced_indices
+
+    targets = np.array([0, 1, 0, 1, 0, 1, 0, 0])
+    idx = balanced_indices(targets, 2, labels=[1, 0], seed=0)
+    assert [int(targets[i]) for i in idx] == [1, 1, 0, 0] and len(set(idx)) == 4
+    assert idx == balanced_indices(targets, 2, labels=[1, 0], seed=0)  # the same slices again
+    assert balanced_indices(targets, 1) != balanced_indices(targets, 1, labels=[1, 0])
+    with pytest.raises(ValueError, match="label 1 has 3"):
+        balanced_indices(targets, 4)
+
+
+def test_saved_cams_round_trip_and_bad_files_are_named(tmp_path):
+    from covidnb.cam import CamResult, load_cams, save_cams
+
+    rng = np.random.default_rng(0)
+    results = [CamResult(i, f"img{i}.png", rng.random((8, 8, 3)).astype(np.float32),
+                         rng.random((8, 8)).astype(np.float32), "pos", "neg", 0.75, "neg")
+               for i in range(3)]
+    path = save_cams(results, tmp_path / "cams.npz", layer="features.42")
+    back, meta = load_cams(path)
+    assert meta == {"layer": "features.42"}
+    for a, b in zip(results, back):
+        assert (a.index, a.sample_id, a.label, a.prediction, a.target) == (
+            b.index, b.sample_id, b.label, b.prediction, b.target)
+        assert b.probability == a.probability
+        assert np.abs(a.image - b.image).max() <= 0.5 / 255 + 1e-6  # stored as uint8
+        assert np.abs(a.cam - b.cam).max() < 1e-3  # stored as float16
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="bad.npz: unreadable CAM file"):
+        load_cams(bad)
+    np.savez(tmp_path / "other.npz", x=np.zeros(2))
+    np.save(tmp_path / "array.npy", np.zeros(2))
+    with pytest.raises(ValueError, match="array.npy: not a CAM file"):
+        load_cams(tmp_path / "array.npy")
+    with pytest.raises(ValueError, match="other.npz: not a CAM file"):
+        load_cams(tmp_path / "other.npz")
+    with pytest.raises(ValueError, match="no CAM"):
+        save_cams([], tmp_path / "empty.npz")

@@ -293,6 +293,37 @@ def test_figures_from_runs(fake_store):
     assert len(ax.lines) == 3  # two networks + the diagonal
 
 
+def _stored_cams(run, ids):
+    from covidnb.cam import CAMS_FILE, CamResult, save_cams
+
+    rng = np.random.default_rng(len(ids))
+    save_cams([CamResult(i, sid, rng.random((8, 8, 3)), rng.random((8, 8)), "COVID", "COVID", 0.9,
+                         "COVID") for i, sid in enumerate(ids)], run.path / CAMS_FILE)
+
+
+def test_stored_cam_galleries_pair_baseline_with_dsn_saal(fake_store):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    _, runs = fake_store
+    assert view.cam_pairs_with_cams(runs).empty
+    by = {(r.config["model"], view.describe(r.config)["keep_covid"], r.config["seed"]): r for r in runs}
+    ids = ["a.png", "b.png", "c.png"]
+    _stored_cams(by[("vgg16_bn", 1.0, 1)], ids)
+    _stored_cams(by[("vgg16_bn", 0.25, 0)], ids)  # its DSN-SAAL partner has no CAMs: no pair
+    assert view.cam_pairs_with_cams(runs).empty
+    _stored_cams(by[("dsn_vgg16_bn", 1.0, 1)], ids)
+    pairs = view.cam_pairs_with_cams(runs)
+    assert [(k, s) for k, s in zip(pairs["keep_covid"], pairs["seed"])] == [(1.0, 1)]
+    fig = view.stored_cam_pair(pairs["runs"][0])
+    assert len(fig.axes) == 3 * 3 and list(fig.results) == ["VGG-16-BN + CE", "DSN-SAAL"]
+    _stored_cams(by[("dsn_vgg16_bn", 1.0, 1)], ["a.png", "x.png", "c.png"])
+    with pytest.raises(ValueError, match="different slices"):
+        view.stored_cam_pair(pairs["runs"][0])
+    with pytest.raises(FileNotFoundError, match="has no stored CAMs"):
+        view.stored_cam_pair({"CE": by[("vgg16_bn", 1.0, 0)]})
+
+
 def test_saal_gradient_signs_follow_the_loss():
     df = view.saal_gradient_signs([234, 191])
     assert (df["∂ℓ/∂α (raw)"] < 0).all() and (df["∂ℓ/∂β (raw)"] > 0).all()

@@ -110,3 +110,34 @@ def test_worker_skips_a_configuration_another_process_is_training(toy_chapter, t
     assert states == ["running (synthetic)", "done (synthetic)", "done (synthetic)"]
     # The other process's record is untouched.
     assert json.loads((path / "status.json").read_text())["status"] == "running"
+
+
+def test_worker_stores_cams_of_the_runs_the_chapter_asks_for(toy_chapter, tmp_path, capsys):
+    import multiprocessing as mp
+
+    from covidnb.cam import CAMS_FILE, load_cams
+    from covidnb.experiment import find_run
+    from covidnb.runs import RunStore
+
+    toy_chapter.reference_cams = lambda cfg: ({"per_class": 2, "labels": [1, 0]}
+                                              if cfg["seed"] == 1 else None)
+    counter = mp.get_context("spawn").Value("i", 0)
+    reference._worker("toy", "smoke", 0, counter, str(tmp_path), None)
+    assert "CAMs not stored" not in capsys.readouterr().out
+    store = RunStore(tmp_path)
+    runs = [find_run(c, store, synthetic=True) for c in toy_chapter.grid("smoke")]
+    assert [r.done for r in runs] == [True] * 3
+    # No reference run keeps a checkpoint; only the asked-for one has CAMs.
+    assert not any(r.checkpoint_dir.exists() for r in runs)
+    assert [(r.path / CAMS_FILE).exists() for r in runs] == [False, True, False]
+    cams, meta = load_cams(runs[1].path / CAMS_FILE)
+    assert [c.label for c in cams] == ["pos", "pos", "neg", "neg"]
+    assert meta["checkpoint"] == "best" and meta["per_class"] == "2"
+    assert all(c.cam.shape == (16, 16) for c in cams)
+
+
+def test_dsn_saal_stores_cams_of_the_fig7_pair_only():
+    specs = {(c["model"], c["loss"]): dsn_saal.reference_cams(c) for c in dsn_saal.grid("cpu")}
+    asked = {k for k, v in specs.items() if v is not None}
+    assert asked == {dsn_saal.BASELINE, dsn_saal.PROPOSED}
+    assert specs[dsn_saal.PROPOSED] == {"per_class": dsn_saal.CAM_PER_CLASS, "labels": [1, 0], "seed": 0}

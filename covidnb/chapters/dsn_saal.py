@@ -202,6 +202,18 @@ def reference_grid(profile: str | dict, **overrides: Any) -> list[dict[str, Any]
     return _unique(c for step in steps for c in step)
 
 
+CAM_PER_CLASS = 2  # test slices of each class in the Fig. 7 gallery
+
+
+def reference_cams(config: dict) -> dict[str, Any] | None:
+    """Fig. 7 compares Grad-CAM of VGG-16 with CE and of DSN-SAAL: the reference runs of those
+    two (every seed and ratio) store their CAMs on the same test slices, COVID-19 first
+    (:func:`covidnb.cam.save_run_cams`'s arguments); other runs store none."""
+    if (config["model"], config["loss"]) not in (BASELINE, PROPOSED):
+        return None
+    return {"per_class": CAM_PER_CLASS, "labels": [1, 0], "seed": 0}
+
+
 def keep_covid_of(config: dict, profile: str | dict | None = None) -> float:
     """The ``keep_covid`` a configuration was built with (1.0 when nothing was cut)."""
     sub = config.get("subsample")

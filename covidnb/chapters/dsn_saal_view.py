@@ -330,7 +330,7 @@ def confusion_by_ratio(runs: Sequence, positive: str = "CT_COVID"):
             pred = pd.concat(groups[(m, r)], ignore_index=True)
             name = "Baseline" if m == "Base." else "DSN-SAAL"
             confusion_matrix_plot(pred["label"], _predicted(pred, positive), ["non-COVID", "COVID"],
-                                  ax=ax, title=f"{name}, {r:.0%} COVID ({len(groups[(m, r)])} run(s))")
+                                  ax=ax, title=f"{name}\n{r:.0%} of COVID-19 ({len(groups[(m, r)])} run(s))")
     fig.tight_layout()
     return fig
 
@@ -427,10 +427,7 @@ def model_counts(models: Sequence[str], channels: int = 3, num_classes: int = 2)
 def cam_pair(runs: Mapping[str, Any], dataset, indices: Sequence[int], layer: str | None = None,
              target_class: str | int | None = None, image_weight: float = 0.5):
     """Fig. 7's shape: each test slice (row), then the Grad-CAM of each run's model over it, all
-    explaining the same class (default: each model's own prediction)."""
-    import matplotlib.pyplot as plt
-    from pytorch_grad_cam.utils.image import show_cam_on_image
-
+    explaining the same class (default: each model's own prediction). Needs checkpoints."""
     from covidnb.cam import compute_cams
     from covidnb.experiment import load_model
 
@@ -440,10 +437,53 @@ def cam_pair(runs: Mapping[str, Any], dataset, indices: Sequence[int], layer: st
         target = model.get_submodule(layer or model.cam_layer_name)
         results[name] = compute_cams(model, dataset, indices, target_layer=target,
                                      target_class=target_class)
+    return draw_cam_rows(results, image_weight)
+
+
+def stored_cam_pair(runs: Mapping[str, Any], image_weight: float = 0.5):
+    """:func:`cam_pair` drawn from the CAMs stored with the runs (``cams.npz``, written by the
+    reference runner while the checkpoint existed): no checkpoint, no model, no data needed."""
+    from covidnb.cam import run_cams
+
+    results = {}
+    for name, run in runs.items():
+        stored = run_cams(run)
+        if stored is None:
+            raise FileNotFoundError(f"{run.path}: run {run.key[:12]} ({name}) has no stored CAMs")
+        results[name] = stored[0]
+    ids = {name: [r.sample_id for r in rs] for name, rs in results.items()}
+    if len({tuple(v) for v in ids.values()}) > 1:
+        raise ValueError(f"stored_cam_pair: the runs' CAMs are of different slices: {ids}")
+    return draw_cam_rows(results, image_weight)
+
+
+def cam_pairs_with_cams(runs: Sequence) -> pd.DataFrame:
+    """The (kept COVID-19 fraction, seed) pairs whose baseline and DSN-SAAL runs both have
+    stored CAMs, with the two runs: the galleries :func:`stored_cam_pair` can draw."""
+    from covidnb.cam import CAMS_FILE
+
+    found: dict[tuple[float, int], dict[str, Any]] = {}
+    for r in runs:
+        d = describe(r.config)
+        if d["table6_method"] and (r.path / CAMS_FILE).exists():
+            name = "VGG-16-BN + CE" if d["table6_method"] == "Base." else "DSN-SAAL"
+            found.setdefault((d["keep_covid"], r.config["seed"]), {})[name] = r
+    rows = [{"keep_covid": k, "seed": s, "runs": v} for (k, s), v in found.items() if len(v) == 2]
+    frame = pd.DataFrame(rows, columns=["keep_covid", "seed", "runs"])
+    return frame.sort_values(["keep_covid", "seed"], ascending=[False, True], ignore_index=True)
+
+
+def draw_cam_rows(results: Mapping[str, Sequence], image_weight: float = 0.5):
+    """One row per slice: the slice, then each model's CAM over it (``results``: name → the
+    :class:`~covidnb.cam.CamResult` list of each model, all of the same slices)."""
+    import matplotlib.pyplot as plt
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+
     names = list(results)
-    fig, axes = plt.subplots(len(indices), 1 + len(names), figsize=(2.6 * (1 + len(names)), 2.7 * len(indices)),
+    n = len(results[names[0]])
+    fig, axes = plt.subplots(n, 1 + len(names), figsize=(2.6 * (1 + len(names)), 2.7 * n),
                              squeeze=False)
-    for i in range(len(indices)):
+    for i in range(n):
         first = results[names[0]][i]
         axes[i][0].imshow(first.image)
         axes[i][0].set_title(f"{os.path.basename(first.sample_id)[:24]}\nlabel: {first.label}", fontsize=7)
@@ -454,7 +494,7 @@ def cam_pair(runs: Mapping[str, Any], dataset, indices: Sequence[int], layer: st
                                  fontsize=7)
     for ax in axes.flat:
         ax.axis("off")
-    fig.results = results
+    fig.results = dict(results)
     fig.tight_layout()
     return fig
 

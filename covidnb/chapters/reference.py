@@ -12,6 +12,12 @@ invocations can share a plan; run the command again afterwards to pick up anythi
 ``--list`` prints the plan with each configuration's state in the store; ``--limit N`` stops
 after the first N configurations of the plan.
 
+A chapter may also define ``reference_cams(config)``, returning the keyword arguments of
+:func:`covidnb.cam.save_run_cams` for the configurations whose Grad-CAMs its book shows (else
+``None``): those runs keep their checkpoint until the CAMs are stored beside their predictions
+(``cams.npz``), then drop it like every other reference run, so the gallery is drawn from the
+committed record.
+
 ``--check N`` re-trains N stored configurations (sampled with a fixed seed) into a scratch
 store and compares their metrics with the stored ones.
 """
@@ -24,6 +30,7 @@ import math
 import multiprocessing as mp
 import os
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -41,6 +48,31 @@ def _label(cfg: dict) -> str:
     """What a plan line shows: model, seed, and the loss and subsample where the config has them."""
     extra = {k: cfg[k] for k in ("loss", "subsample") if cfg.get(k)}
     return f"{cfg['model']} seed {cfg['seed']}" + (f" {extra}" if extra else "")
+
+
+def _cam_spec(chapter: str, cfg: dict) -> dict | None:
+    hook = getattr(importlib.import_module(f"covidnb.chapters.{chapter}"), "reference_cams", None)
+    return None if hook is None else hook(cfg)
+
+
+def _store_cams(run, spec: dict, tag: str) -> None:
+    """CAMs of a just-finished run, then its checkpoints go (a reference run keeps none)."""
+    import shutil
+
+    from covidnb.cam import CAMS_FILE, save_run_cams
+
+    if not run.done:  # a failed run keeps its checkpoints to resume from
+        return
+    try:
+        if not (run.path / CAMS_FILE).exists():
+            if (run.checkpoint_dir / "best.pt").exists():
+                save_run_cams(run, **spec)
+            else:
+                print(f"{tag}: no checkpoint left to compute its CAMs from", flush=True)
+    except Exception as exc:  # noqa: BLE001 — the run itself is fine: report it, go on with the plan
+        print(f"{tag}: CAMs not stored: {type(exc).__name__}: {exc}", flush=True)
+    finally:
+        shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
 
 
 def _worker(chapter: str, profile: str, index: int, counter, root: str, limit: int | None) -> None:
@@ -61,18 +93,20 @@ def _worker(chapter: str, profile: str, index: int, counter, root: str, limit: i
         if i >= len(plan):
             return
         cfg = plan[i]
+        tag = f"[worker {index}] {i + 1}/{len(plan)} {_label(cfg)}"
+        spec = _cam_spec(chapter, cfg)
         t0 = time.time()
         try:
             # Another invocation (a second command, or a notebook) may be training this one:
             # leave it to that process rather than wait for it.
-            run = run_experiment(cfg, store=store, raise_on_failure=False, keep_checkpoints=False,
-                                 lock_timeout=0)
+            run = run_experiment(cfg, store=store, raise_on_failure=False,
+                                 keep_checkpoints=spec is not None, lock_timeout=0)
         except LockTimeout:
-            print(f"[worker {index}] {i + 1}/{len(plan)} {_label(cfg)}: skipped, another process "
-                  "is training it", flush=True)
+            print(f"{tag}: skipped, another process is training it", flush=True)
             continue
-        print(f"[worker {index}] {i + 1}/{len(plan)} {_label(cfg)}: {run.status.get('status')} "
-              f"in {time.time() - t0:.0f} s", flush=True)
+        if spec is not None:
+            _store_cams(run, spec, tag)
+        print(f"{tag}: {run.status.get('status')} in {time.time() - t0:.0f} s", flush=True)
 
 
 def run_reference(chapter: str, profile: str, workers: int = 2, root=RESULTS_ROOT,
@@ -83,8 +117,17 @@ def run_reference(chapter: str, profile: str, workers: int = 2, root=RESULTS_ROO
              for i in range(workers)]
     for p in procs:
         p.start()
-    for p in procs:
-        p.join()
+
+    def stop(signum, frame):  # `kill <pid>` must not leave the workers training on, orphaned
+        for p in procs:
+            p.terminate()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        for p in procs:
+            p.join()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def plan_status(chapter: str, profile: str, root=RESULTS_ROOT, limit: int | None = None) -> list[dict]:
