@@ -8,6 +8,7 @@ integral floats written as integers so ``1.0`` and ``1`` are one value); fields 
         config.json       {"key", "config", "provenance"}
         status.json       {"status": running|done|failed, "reason", "traceback", "attempt", …}
         metrics.json  predictions.csv  history.csv
+        cams.npz          Grad-CAMs of fixed test slices (optional; covidnb.cam.save_run_cams)
         checkpoints/      fit's last.pt / best.pt (optional)
         .lock             fcntl lock serialising writers of this key
 
