@@ -293,6 +293,28 @@ def test_figures_from_runs(fake_store):
     assert len(ax.lines) == 3  # two networks + the diagonal
 
 
+def test_claims_pair_by_seed_and_compare_signs(fake_store):
+    _, runs = fake_store
+    frame = view.runs_frame(runs)
+    table = view.claims(frame, view.compare_all(frame, "cpu"))
+    row = table.set_index(["claim", "metric"]).loc[("DSN-SAAL − baseline, Stand. split", "ACC")]
+    # Table 6: 0.920 − 0.836 printed; re-run 0.9 − 0.7 (seed 0), 0.9 − 0.8 (seed 1)
+    assert math.isclose(row["paper Δ"], 0.084) and math.isclose(row["re-run Δ"], 0.15)
+    assert math.isclose(row["re-run Δ std"], 0.0707107, rel_tol=1e-5) and row["seeds"] == 2
+    assert row["same sign"] is True
+    # 25 %: only the baseline ran, so there is no comparison; Table 5 has only CE
+    assert set(table["claim"]) == {"DSN-SAAL − baseline, Stand. split",
+                                   "DSN-SAAL − VGG-16 (paper: quoted row)"}
+    t8 = table.set_index(["claim", "metric"]).loc[("DSN-SAAL − VGG-16 (paper: quoted row)", "ACC")]
+    assert math.isclose(t8["paper Δ"], 0.87 - 0.76)
+    # SEN: both detect all three positives → Δ 0, no sign to compare
+    sen = table.set_index(["claim", "metric"]).loc[("DSN-SAAL − baseline, Stand. split", "SEN")]
+    assert sen["re-run Δ"] == 0 and sen["same sign"] is None
+    wide = view.claims_wide(table)
+    assert wide.loc[("Table 6", "DSN-SAAL − baseline, Stand. split"), "ACC"] == "+0.084 | +0.150 ± 0.071 (n=2) ✓"
+    assert view.claims_wide(table.iloc[0:0]).empty
+
+
 def _stored_cams(run, ids):
     from covidnb.cam import CAMS_FILE, CamResult, save_cams
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from covidnb.chapters.dsn_saal import CHAPTER, TABLE6_NAMES, describe, settings
+from covidnb.chapters.dsn_saal import CHAPTER, DSN_SAAL, TABLE6_NAMES, describe, settings
 from covidnb.chapters.view import (  # generic run-store helpers, shared not copied
     collect_runs,
     is_reference,
@@ -37,6 +37,8 @@ __all__ = [
     "SUBSTITUTION",
     "cam_pair",
     "caption",
+    "claims",
+    "claims_wide",
     "collect_runs",
     "compare_all",
     "comparison_wide",
@@ -55,6 +57,9 @@ __all__ = [
     "saal_trajectories",
     "sensitivity_change",
     "setup",
+    "stored_cam_pair",
+    "cam_pairs_with_cams",
+    "draw_cam_rows",
     "side_output_shapes",
     "stored_run",
     "subsample_counts",
@@ -547,6 +552,87 @@ def compare_all(frame: pd.DataFrame, profile: str) -> dict[str, pd.DataFrame]:
     run("Table 8", rt("8"), frame, ("Method", "table3"),
         {c: METRICS[c] for c in ("ACC", "F1-score", "AUC")}, table8)
     return out
+
+
+def _claim_pairs(frame: pd.DataFrame, results: Mapping[str, pd.DataFrame]):
+    """(table, claim, result of A, key of A, rows of A, result of B, key of B, rows of B, metric
+    suffixes): each comparison the paper's tables make, A against its reference B."""
+    from covidnb.chapters.dsn_saal import TABLE4_NAMES, TABLE5_NAMES
+
+    def rows(col, value):
+        return frame[frame[col] == value] if col in frame else frame.iloc[0:0]
+
+    t6b, t6d = results.get("Table 6 (baseline)"), results.get("Table 6 (DSN-SAAL)")
+    for keep, label in TABLE6_NAMES.items():
+        yield ("Table 6", f"DSN-SAAL − baseline, {label}",
+               t6d, label, rows("table6", label).query("table6_method == 'D.S.'"), " D.S.",
+               t6b, label, rows("table6", label).query("table6_method == 'Base.'"), " Base.")
+    t5, ce = results.get("Table 5"), TABLE5_NAMES["ce"]
+    for loss, label in TABLE5_NAMES.items():
+        if loss != "ce":
+            yield ("Table 5", f"{label} − CE (VGG-16-BN)", t5, label, rows("table5", label), "",
+                   t5, ce, rows("table5", ce), "")
+    t4 = results.get("Table 4")
+    for name in TABLE4_NAMES.values():
+        a, b = f"{name} | DSN", f"{name} | Baseline"
+        yield ("Table 4", f"DSN − baseline, {name} (CE)", t4, a, rows("table4", a), "",
+               t4, b, rows("table4", b), "")
+    t8 = results.get("Table 8")
+    for other in ("VGG-16 [29]", "ResNet-50 [34]", "DenseNet-169 [35]"):
+        yield ("Table 8", f"DSN-SAAL − {other.split(' [')[0]} (paper: quoted row)",
+               t8, DSN_SAAL, rows("table3", DSN_SAAL), "",
+               t8, other, rows("table3", other), "")
+
+
+def claims(frame: pd.DataFrame, results: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """The paper's comparisons checked on the re-run: for each method against its reference
+    (DSN-SAAL against the baseline at each ratio of Table 6; each loss against CE in Table 5;
+    DSN against the plain backbone in Table 4; DSN-SAAL against Table 8's baselines) and each
+    metric, the paper's difference of means, the re-run's difference paired by seed (mean ± std
+    over the seeds both have) and whether the two have the same sign. ``results`` is
+    :func:`compare_all`'s output for the same ``frame``. Table 8's baseline rows were quoted by
+    Hu et al. from other papers, so its paper difference mixes protocols."""
+    out = []
+    for table, claim, ra, ka, fa, sa, rb, kb, fb, sb in _claim_pairs(frame, results):
+        if ra is None or rb is None or fa.empty or fb.empty:
+            continue
+        key_a, key_b = ra.columns[0], rb.columns[0]
+        for _, pa in ra[ra[key_a] == ka].iterrows():
+            metric = pa["metric"].removesuffix(sa)
+            pb = rb[(rb[key_b] == kb) & (rb["metric"] == metric + sb)]
+            if pb.empty or metric not in METRICS:
+                continue
+            col = METRICS[metric]
+            paired = (fa.groupby("seed")[col].mean() - fb.groupby("seed")[col].mean()).dropna()
+            if paired.empty:
+                continue
+            paper = float(pa["printed"] - pb["printed"].iloc[0])
+            mean = float(paired.mean())
+            out.append({"table": table, "claim": claim, "metric": metric, "paper Δ": paper,
+                        "re-run Δ": mean,
+                        "re-run Δ std": float(paired.std(ddof=1)) if len(paired) > 1 else math.nan,
+                        "seeds": len(paired),
+                        "same sign": (bool(np.sign(paper) == np.sign(mean))
+                                      if paper != 0 and mean != 0 else None)})
+    return pd.DataFrame(out, columns=["table", "claim", "metric", "paper Δ", "re-run Δ",
+                                      "re-run Δ std", "seeds", "same sign"])
+
+
+def claims_wide(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """:func:`claims` as one row per comparison and one column per metric, each cell
+    ``paper Δ | re-run Δ ± std (n) ✓/✗`` (✓: the re-run's difference has the paper's sign)."""
+    def cell(r):
+        sd = "" if math.isnan(r["re-run Δ std"]) else f" ± {r['re-run Δ std']:.{digits}f}"
+        mark = {True: "✓", False: "✗"}.get(r["same sign"], "·")
+        return (f"{r['paper Δ']:+.{digits}f} | {r['re-run Δ']:+.{digits}f}{sd} "
+                f"(n={r['seeds']}) {mark}")
+    if table.empty:
+        return pd.DataFrame()
+    t = table.assign(cell=table.apply(cell, axis=1))
+    wide = t.pivot_table(index=["table", "claim"], columns="metric", values="cell", aggfunc="first",
+                         sort=False)
+    order = [m for m in METRICS if m in wide.columns]
+    return wide[order].fillna("")
 
 
 def comparison_wide(result: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
