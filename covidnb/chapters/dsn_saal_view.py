@@ -36,6 +36,7 @@ __all__ = [
     "NOT_COMPARABLE",
     "SUBSTITUTION",
     "cam_pair",
+    "cam_pairs_with_cams",
     "caption",
     "claims",
     "claims_wide",
@@ -43,6 +44,7 @@ __all__ = [
     "compare_all",
     "comparison_wide",
     "confusion_by_ratio",
+    "draw_cam_rows",
     "finished_runs",
     "is_reference",
     "model_counts",
@@ -57,10 +59,8 @@ __all__ = [
     "saal_trajectories",
     "sensitivity_change",
     "setup",
-    "stored_cam_pair",
-    "cam_pairs_with_cams",
-    "draw_cam_rows",
     "side_output_shapes",
+    "stored_cam_pair",
     "stored_run",
     "subsample_counts",
     "synthetic_banner",
@@ -563,7 +563,7 @@ def _claim_pairs(frame: pd.DataFrame, results: Mapping[str, pd.DataFrame]):
         return frame[frame[col] == value] if col in frame else frame.iloc[0:0]
 
     t6b, t6d = results.get("Table 6 (baseline)"), results.get("Table 6 (DSN-SAAL)")
-    for keep, label in TABLE6_NAMES.items():
+    for label in TABLE6_NAMES.values():
         yield ("Table 6", f"DSN-SAAL − baseline, {label}",
                t6d, label, rows("table6", label).query("table6_method == 'D.S.'"), " D.S.",
                t6b, label, rows("table6", label).query("table6_method == 'Base.'"), " Base.")
