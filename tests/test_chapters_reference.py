@@ -141,3 +141,31 @@ def test_dsn_saal_stores_cams_of_the_fig7_pair_only():
     asked = {k for k, v in specs.items() if v is not None}
     assert asked == {dsn_saal.BASELINE, dsn_saal.PROPOSED}
     assert specs[dsn_saal.PROPOSED] == {"per_class": dsn_saal.CAM_PER_CLASS, "labels": [1, 0], "seed": 0}
+
+
+def test_items_select_plan_positions_and_keep_their_numbers(capsys):
+    assert reference.parse_items("26-29, 31,27") == [26, 27, 28, 29, 31]
+    for bad in ("x", "5-3", "0", "2-"):
+        with pytest.raises(ValueError, match="--items"):
+            reference.parse_items(bad)
+    assert reference._positions(10, items=[2, 4]) == [1, 3]
+    assert reference._positions(10, limit=3, items=[2, 4]) == [1]
+    with pytest.raises(ValueError, match="has 10 configurations"):
+        reference._positions(10, items=[11])
+    assert reference.main(["dsn_saal", "--list", "--items", "2,4"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in out] == ["2", "4"] and "resnet50" in out[0]
+    with pytest.raises(SystemExit):
+        reference.main(["dsn_saal", "--list", "--items", "4-2"])
+    assert "not a range" in capsys.readouterr().err
+
+
+def test_worker_runs_only_the_selected_items(toy_chapter, tmp_path, capsys):
+    import multiprocessing as mp
+
+    counter = mp.get_context("spawn").Value("i", 0)
+    reference._worker("toy", "smoke", 0, counter, str(tmp_path), None, [3])
+    out = capsys.readouterr().out
+    assert "3/3 tinycnn seed 2" in out and "seed 0" not in out and "seed 1" not in out
+    states = [r["state"] for r in reference.plan_status("toy", "smoke", root=tmp_path)]
+    assert states == ["missing", "missing", "done (synthetic)"]

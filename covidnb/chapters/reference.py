@@ -10,7 +10,8 @@ use two cores without contention and neither idles while the other has a long qu
 configuration another process is training (its run lock is held) is skipped, so two
 invocations can share a plan; run the command again afterwards to pick up anything skipped.
 ``--list`` prints the plan with each configuration's state in the store; ``--limit N`` stops
-after the first N configurations of the plan.
+after the first N configurations of the plan, and ``--items 26-29,31`` runs (or lists) only
+those positions of it (as ``--list`` numbers them).
 
 A chapter may also define ``reference_cams(config)``, returning the keyword arguments of
 :func:`covidnb.cam.save_run_cams` for the configurations whose Grad-CAMs its book shows (else
@@ -44,6 +45,32 @@ def _grid(chapter: str, profile: str, limit: int | None = None) -> list[dict]:
     return plan if limit is None else plan[:limit]
 
 
+def parse_items(text: str) -> list[int]:
+    """``"26-29,31"`` → ``[26, 27, 28, 29, 31]``: 1-based plan positions, as ``--list`` prints."""
+    out: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        lo, dash, hi = part.partition("-")
+        try:
+            a, b = int(lo), int(hi if dash else lo)
+        except ValueError:
+            raise ValueError(f"--items: {part!r} is not a position or a range like 26-29") from None
+        if a < 1 or b < a:
+            raise ValueError(f"--items: {part!r} is not a range of positions ≥ 1")
+        out += [i for i in range(a, b + 1) if i not in out]
+    return out
+
+
+def _positions(n: int, limit: int | None = None, items: list[int] | None = None) -> list[int]:
+    """0-based positions of the plan (of ``n`` configurations) that a command covers."""
+    chosen = range(n if limit is None else min(limit, n))
+    if items is not None:
+        beyond = [i for i in items if i > n]
+        if beyond:
+            raise ValueError(f"--items: the plan has {n} configurations, not {beyond}")
+        chosen = [i - 1 for i in items if i - 1 in chosen]
+    return list(chosen)
+
+
 def _label(cfg: dict) -> str:
     """What a plan line shows: model, seed, and the loss and subsample where the config has them."""
     extra = {k: cfg[k] for k in ("loss", "subsample") if cfg.get(k)}
@@ -75,7 +102,8 @@ def _store_cams(run, spec: dict, tag: str) -> None:
         shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
 
 
-def _worker(chapter: str, profile: str, index: int, counter, root: str, limit: int | None) -> None:
+def _worker(chapter: str, profile: str, index: int, counter, root: str, limit: int | None,
+            items: list[int] | None = None) -> None:
     import torch
 
     from covidnb.experiment import run_experiment
@@ -85,13 +113,15 @@ def _worker(chapter: str, profile: str, index: int, counter, root: str, limit: i
     torch.set_num_threads(1)
     os.environ.setdefault("COVIDNB_PROGRESS", "0")
     store = RunStore(root)
-    plan = _grid(chapter, profile, limit)
+    plan = _grid(chapter, profile)
+    positions = _positions(len(plan), limit, items)
     while True:
         with counter.get_lock():
-            i = counter.value
+            j = counter.value
             counter.value += 1
-        if i >= len(plan):
+        if j >= len(positions):
             return
+        i = positions[j]
         cfg = plan[i]
         tag = f"[worker {index}] {i + 1}/{len(plan)} {_label(cfg)}"
         spec = _cam_spec(chapter, cfg)
@@ -110,10 +140,11 @@ def _worker(chapter: str, profile: str, index: int, counter, root: str, limit: i
 
 
 def run_reference(chapter: str, profile: str, workers: int = 2, root=RESULTS_ROOT,
-                  limit: int | None = None) -> None:
+                  limit: int | None = None, items: list[int] | None = None) -> None:
+    _positions(len(_grid(chapter, profile)), limit, items)  # a bad selection fails here, not in a worker
     ctx = mp.get_context("spawn")
     counter = ctx.Value("i", 0)
-    procs = [ctx.Process(target=_worker, args=(chapter, profile, i, counter, str(root), limit))
+    procs = [ctx.Process(target=_worker, args=(chapter, profile, i, counter, str(root), limit, items))
              for i in range(workers)]
     for p in procs:
         p.start()
@@ -130,7 +161,8 @@ def run_reference(chapter: str, profile: str, workers: int = 2, root=RESULTS_ROO
         signal.signal(signal.SIGTERM, previous)
 
 
-def plan_status(chapter: str, profile: str, root=RESULTS_ROOT, limit: int | None = None) -> list[dict]:
+def plan_status(chapter: str, profile: str, root=RESULTS_ROOT, limit: int | None = None,
+                items: list[int] | None = None) -> list[dict]:
     """Each configuration of the reference plan with its state in the store (``done``,
     ``failed``, ``running``/interrupted, or ``missing``); a record made on the synthetic
     fallback data is listed with `` (synthetic)`` after its state, since it is no reference."""
@@ -139,7 +171,9 @@ def plan_status(chapter: str, profile: str, root=RESULTS_ROOT, limit: int | None
 
     store = RunStore(root)
     out = []
-    for i, cfg in enumerate(_grid(chapter, profile, limit)):
+    plan = _grid(chapter, profile)
+    for i in _positions(len(plan), limit, items):
+        cfg = plan[i]
         run, tag = find_run(cfg, store, finished_only=False), ""
         if run is None:
             run, tag = find_run(cfg, store, synthetic=True, finished_only=False), " (synthetic)"
@@ -174,17 +208,27 @@ def check_reproduces(chapter: str, profile: str, n: int = 1, seed: int = 0, root
     return out
 
 
+def _items_arg(text: str) -> list[int]:
+    try:
+        return parse_items(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("chapter")
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--check", type=int, default=0, metavar="N")
-    ap.add_argument("--limit", type=int, default=None, metavar="N")
+    ap.add_argument("--limit", type=int, default=None, metavar="N",
+                    help="only the first N configurations of the plan")
+    ap.add_argument("--items", type=_items_arg, default=None, metavar="LIST",
+                    help="only these plan positions, e.g. 26-29,31 (as --list numbers them)")
     ap.add_argument("--list", action="store_true", help="print the plan and each run's state")
     args = ap.parse_args(argv)
     if args.list:
-        for r in plan_status(args.chapter, args.profile, limit=args.limit):
+        for r in plan_status(args.chapter, args.profile, limit=args.limit, items=args.items):
             print(f"{r['index']:3d}  {r['state']:8s}  {r['key'] or '-':12s}  {r['run']}")
         return 0
     if args.check:
@@ -192,7 +236,7 @@ def main(argv=None) -> int:
         for r in rows:
             print(r)
         return 0 if all(r["reproduces"] for r in rows) else 1
-    run_reference(args.chapter, args.profile, args.workers, limit=args.limit)
+    run_reference(args.chapter, args.profile, args.workers, limit=args.limit, items=args.items)
     return 0
 
 
