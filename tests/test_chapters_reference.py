@@ -41,8 +41,9 @@ def test_chapter_without_a_plan_uses_its_grid():
 @pytest.fixture
 def toy_chapter(monkeypatch, tmp_path):
     """A chapter module with a three-run plan of tiny experiments on an in-memory dataset."""
-    import covidnb.data
     from toydata import ToyDataset
+
+    import covidnb.data
 
     def fake_open(name, split, *, image_size=224, channels=1, seed=0, **kw):
         return ToyDataset({"train": 16, "val": 8, "test": 8}[split], classes=("neg", "pos"),
