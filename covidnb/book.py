@@ -116,8 +116,8 @@ def execute_notebooks(profile: str = "smoke", kernel: str = "python3", force: bo
                       only: list[str] | None = None, log=print) -> list[ExecResult]:
     import papermill as pm
 
-    # Progress bars are for people at a terminal: in an executed page they are noise.
-    os.environ.setdefault("COVIDNB_PROGRESS", "0")
+    from covidnb.runner import kernel_env
+
     lib = library_digest()
     results = []
     for nb in toc_notebooks():
@@ -136,8 +136,10 @@ def execute_notebooks(profile: str = "smoke", kernel: str = "python3", force: bo
         t0 = time.perf_counter()
         log(f"[running]  {rel}  {params or ''}")
         try:
-            pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name=kernel,
-                                cwd=str(nb.parent), progress_bar=False, request_save_on_cell_execute=False)
+            with kernel_env():  # figures inline, no progress bars
+                pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name=kernel,
+                                    cwd=str(nb.parent), progress_bar=False,
+                                    request_save_on_cell_execute=False)
         except Exception as exc:  # keep going: the summary names every failure
             results.append(ExecResult(nb, "failed", time.perf_counter() - t0, f"{type(exc).__name__}: {exc}"[:2000]))
             stamp.unlink(missing_ok=True)

@@ -29,7 +29,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,6 +170,17 @@ class Ledger:
 
 
 # -- execution -----------------------------------------------------------------------------------
+# What an executed notebook's kernel sees. Progress bars are for a terminal; in a stored notebook
+# they are noise. The inline backend is what puts figures into the outputs: a kernel started
+# with MPLBACKEND=Agg (as headless CI sets it) draws them and shows nothing.
+KERNEL_ENV = {"COVIDNB_PROGRESS": "0", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+
+
+def kernel_env() -> AbstractContextManager[None]:
+    """The environment of :data:`KERNEL_ENV` for the kernels started inside the ``with``."""
+    return _env(**KERNEL_ENV)
+
+
 @contextmanager
 def _env(**values: str) -> Iterator[None]:
     old = {k: os.environ.get(k) for k in values}
@@ -202,7 +213,7 @@ def execute_notebook(
     t0 = time.perf_counter()
     slug = Path(output).stem.split("__", 1)[-1]
     try:
-        with _env(COVIDNB_PROGRESS="0"):
+        with kernel_env():
             pm.execute_notebook(
                 notebook,
                 output,

@@ -1,4 +1,5 @@
 import json
+import os
 import sys
 
 import nbformat
@@ -99,3 +100,20 @@ def test_submitit_missing_is_clear(tmp_path, monkeypatch):
     nb = _notebook(tmp_path / "nb.ipynb")
     with pytest.raises(runner.BatchInputError, match="pip install 'covidnb\\[batch\\]'"):
         runner.run_batch(nb, [{"x": 5}], tmp_path / "out", executor="submitit")
+
+
+def test_executed_notebooks_keep_their_figures_under_a_headless_backend(tmp_path, monkeypatch):
+    # CI exports MPLBACKEND=Agg; a kernel inheriting it would draw every figure and show none.
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("x = 1")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nplt.plot([0, x]);")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "fig.ipynb")
+    res = runner.execute_notebook(str(tmp_path / "fig.ipynb"), str(tmp_path / "out.ipynb"), {"x": 2},
+                                  "python3", str(tmp_path))
+    assert res.status == "done", res
+    out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert any("image/png" in o.get("data", {}) for o in out.cells[-1].outputs)
+    assert os.environ["MPLBACKEND"] == "Agg"  # restored for this process
