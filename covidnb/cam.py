@@ -327,16 +327,27 @@ def save_run_cams(run, per_class: int = 2, labels: Sequence[int] | None = None, 
     """Compute the CAMs of ``run``'s best checkpoint on :func:`balanced_indices` of its test
     split and store them in the run's folder (:data:`CAMS_FILE`). ``layer`` defaults to the
     model's ``cam_layer_name``, else its last conv layer. Needs the checkpoint."""
-    from covidnb.experiment import load_model, test_split
+    from covidnb.experiment import test_split
 
-    model = load_model(run)
     test = test_split(run)
     indices = balanced_indices(test.targets, per_class, labels, seed)
+    results, name = compute_run_cams(run, test, indices, layer=layer, method=method)
+    return save_cams(results, run.path / CAMS_FILE, method=method, layer=name,
+                     checkpoint="best", split="test", per_class=per_class, seed=seed)
+
+
+def compute_run_cams(run, dataset, indices: Sequence[int], layer: str | None = None,
+                     method: str = "gradcam", target_class: str | int | None = None):
+    """:func:`compute_cams` of ``run``'s best checkpoint, hooked at ``layer`` (default: the
+    model's ``cam_layer_name``, else its last conv layer); returns the results and the layer's
+    name."""
+    from covidnb.experiment import load_model
+
+    model = load_model(run)
     name = layer or getattr(model, "cam_layer_name", None)
     target = model.get_submodule(name) if name else find_target_layer(model)
-    results = compute_cams(model, test, indices, target_layer=target, method=method)
-    return save_cams(results, run.path / CAMS_FILE, method=method, layer=name or "last conv",
-                     checkpoint="best", split="test", per_class=per_class, seed=seed)
+    return (compute_cams(model, dataset, indices, target_layer=target, method=method,
+                         target_class=target_class), name or "last conv")
 
 
 def run_cams(run) -> tuple[list[CamResult], dict[str, str]] | None:

@@ -433,15 +433,10 @@ def cam_pair(runs: Mapping[str, Any], dataset, indices: Sequence[int], layer: st
              target_class: str | int | None = None, image_weight: float = 0.5):
     """Fig. 7's shape: each test slice (row), then the Grad-CAM of each run's model over it, all
     explaining the same class (default: each model's own prediction). Needs checkpoints."""
-    from covidnb.cam import compute_cams
-    from covidnb.experiment import load_model
+    from covidnb.cam import compute_run_cams
 
-    results = {}
-    for name, run in runs.items():
-        model = load_model(run)
-        target = model.get_submodule(layer or model.cam_layer_name)
-        results[name] = compute_cams(model, dataset, indices, target_layer=target,
-                                     target_class=target_class)
+    results = {name: compute_run_cams(run, dataset, indices, layer=layer, target_class=target_class)[0]
+               for name, run in runs.items()}
     return draw_cam_rows(results, image_weight)
 
 
