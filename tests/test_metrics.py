@@ -13,6 +13,7 @@ from covidnb.metrics import (
     confusion_matrix,
     flatten,
     format_mean_std,
+    mark_undefined,
     mean_std,
     metrics_from_counts,
     multiclass_metrics,
@@ -30,6 +31,27 @@ def test_two_by_two_worked_by_hand():
     assert m["specificity"] == pytest.approx(0.9)
     assert m["f1"] == pytest.approx(2 * (40 / 45) * 0.8 / (40 / 45 + 0.8))
     assert m["g_mean"] == pytest.approx(math.sqrt(0.72))
+
+
+def test_no_positive_call_leaves_precision_and_f1_undefined():
+    # the Table 6 10 % failure: 98 COVID, 105 non-COVID, nothing called COVID
+    m = metrics_from_counts(tp=0, fp=0, tn=105, fn=98)
+    assert math.isnan(m["precision"]) and math.isnan(m["f1"])
+    assert m["sensitivity"] == 0.0 and m["specificity"] == 1.0 and m["g_mean"] == 0.0
+    assert m["accuracy"] == pytest.approx(105 / 203)
+    # scikit-learn's convention is still available to a caller who asks for it
+    assert metrics_from_counts(0, 0, 105, 98, zero_division=0.0)["precision"] == 0.0
+
+
+def test_mark_undefined_reads_old_records_by_their_counts():
+    old = {"tp": 0, "fp": 0, "tn": 105, "fn": 98, "precision": 0.0, "f1": 0.0,
+           "g_mean": 0.0, "sensitivity": 0.0, "specificity": 1.0, "auc": 0.68}
+    new = mark_undefined(old)
+    assert math.isnan(new["precision"]) and math.isnan(new["f1"])
+    assert new["g_mean"] == 0.0 and new["auc"] == 0.68 and old["precision"] == 0.0
+    fine = {"tp": 3, "fp": 1, "tn": 5, "fn": 2, "precision": 0.75, "f1": 2 / 3}
+    assert mark_undefined(fine) == fine
+    assert mark_undefined({"accuracy": 0.5}) == {"accuracy": 0.5}  # no counts: unchanged
 
 
 def test_binary_against_sklearn():
@@ -55,7 +77,8 @@ def test_hand_auc_and_degenerate_cases():
     with pytest.warns(UndefinedMetricWarning, match="only class 1"):
         m = binary_metrics([1, 1, 1], [0.9, 0.2, 0.7])
     assert math.isnan(m["auc"]) and m["sensitivity"] == pytest.approx(2 / 3)
-    assert m["specificity"] == 0.0  # no negatives: zero_division
+    # no negatives: specificity is undefined, and so is the G-mean built on it
+    assert math.isnan(m["specificity"]) and math.isnan(m["g_mean"])
     with pytest.raises(ValueError, match="0/1"):
         binary_metrics([0, 2], [0.1, 0.2])
 

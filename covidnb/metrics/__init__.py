@@ -8,6 +8,7 @@ from covidnb.metrics.binary import (
     UndefinedMetricWarning,
     binary_metrics,
     confusion_counts,
+    mark_undefined,
     metrics_from_counts,
     safe_auc,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "confusion_matrix",
     "flatten",
     "format_mean_std",
+    "mark_undefined",
     "mean_std",
     "metrics_from_counts",
     "metrics_from_predictions",
