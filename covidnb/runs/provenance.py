@@ -82,3 +82,39 @@ def collect_provenance(
         prov["datasets"] = datasets
     prov.update(extra)
     return prov
+
+
+class DirtyCheckout(RuntimeError):
+    """Reference results may only be written from a committed checkout (see
+    :func:`require_clean_checkout`)."""
+
+
+def changed_files(repo=REPO_ROOT) -> list[str] | None:
+    """Tracked files that differ from ``HEAD`` (``None`` outside git)."""
+    try:
+        r = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if r.returncode != 0:
+        return None
+    return [line[3:] for line in r.stdout.splitlines() if line.strip()]
+
+
+def require_clean_checkout(what: str, repo=REPO_ROOT) -> str:
+    """The ``HEAD`` commit, or :class:`DirtyCheckout` naming the changed files.
+
+    A reference record names the commit that made it so that anyone can check its code out; a
+    record made with uncommitted changes names code that exists nowhere. ``what`` says what was
+    refused (e.g. ``"writing into results/"``).
+    """
+    state = git_state(repo)
+    if state["commit"] is None:
+        raise DirtyCheckout(f"{what}: {repo} is not a git checkout, so the record could not name "
+                            "the code that made it")
+    changed = changed_files(repo) or []
+    if changed:
+        shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
+        raise DirtyCheckout(f"{what} needs a clean checkout: commit or stash the changes to {shown} "
+                            f"(HEAD is {state['commit'][:12]})")
+    return state["commit"]
