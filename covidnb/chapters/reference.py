@@ -35,6 +35,7 @@ import signal
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from covidnb.chapters import RESULTS_ROOT
 
@@ -142,6 +143,11 @@ def _worker(chapter: str, profile: str, index: int, counter, root: str, limit: i
 def run_reference(chapter: str, profile: str, workers: int = 2, root=RESULTS_ROOT,
                   limit: int | None = None, items: list[int] | None = None) -> None:
     _positions(len(_grid(chapter, profile)), limit, items)  # a bad selection fails here, not in a worker
+    if Path(root).resolve() == RESULTS_ROOT.resolve():
+        # committed records must name code that exists: refuse uncommitted changes up front
+        from covidnb.runs.provenance import require_clean_checkout
+
+        require_clean_checkout(f"writing {chapter} reference runs into {RESULTS_ROOT}")
     ctx = mp.get_context("spawn")
     counter = ctx.Value("i", 0)
     procs = [ctx.Process(target=_worker, args=(chapter, profile, i, counter, str(root), limit, items))
