@@ -50,6 +50,8 @@ from typing import Any
 from covidnb.runs import Run, RunStore
 from covidnb.runs.store import LockTimeout
 
+VAL_PREDICTIONS = "val_predictions.csv"  # the kept model's validation scores (operating point)
+
 DEFAULTS: dict[str, Any] = {
     "chapter": None,
     "profile": None,
@@ -251,6 +253,9 @@ def run_experiment(
         preds = predict(model, splits["test"], tcfg)
         run.save_predictions(preds)
         metrics = metrics_from_predictions(preds, classes, multilabel)
+        if metrics.get("task") == "binary" and splits["val"] is not None:
+            metrics["val_threshold"] = _val_operating_point(run, model, splits["val"], preds,
+                                                            classes, tcfg)
         metrics["synthetic"] = synthetic
         metrics["training"] = {
             "best_epoch": result.best_epoch,
@@ -275,6 +280,20 @@ def run_experiment(
         if run is None:  # failed before the record was written (e.g. a lock timeout)
             raise
         return run
+
+
+def _val_operating_point(run: Run, model, val_ds, test_preds, classes, tcfg) -> dict:
+    """Test metrics at the threshold chosen on the validation split (Youden's J), beside the
+    paper's 0.5; the validation predictions are kept in the record so anyone can redo it."""
+    from covidnb.metrics.operating import at_validation_threshold
+    from covidnb.runs.atomic import atomic_write_csv
+    from covidnb.train import predict
+
+    val_preds = predict(model, val_ds, tcfg)
+    atomic_write_csv(run.path / VAL_PREDICTIONS, val_preds)
+    col = f"p_{classes[1]}"
+    return at_validation_threshold(val_preds["label"], val_preds[col],
+                                   test_preds["label"], test_preds[col])
 
 
 def load_model(run: Run, which: str = "best"):

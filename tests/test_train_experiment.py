@@ -98,6 +98,17 @@ def test_binary_end_to_end_and_reuse(tmp_path, toy_data, fit_calls):
     )
     assert list(run.history["epoch"]) == [1, 2]
     assert (run.checkpoint_dir / "last.pt").exists()
+    # the operating point chosen on validation: recomputable from the stored val predictions
+    import pandas as pd
+
+    from covidnb.metrics.operating import youden_threshold
+
+    val = pd.read_csv(run.path / "val_predictions.csv")
+    assert len(val) == 12
+    op = m["val_threshold"]
+    assert op["threshold"] == pytest.approx(youden_threshold(val["label"], val["p_pos"]))
+    assert op["tp"] + op["fn"] == int(pred["label"].sum())
+    assert op["tp"] + op["fp"] == int((pred["p_pos"] >= op["threshold"]).sum())
     # the same configuration, spelled differently, is read back
     again = run_experiment(
         _config(train={"epochs": 2, "batch_size": 8, "lr": 0.01, "optimizer": "adam"}), store=store

@@ -230,3 +230,13 @@ def test_probabilities_and_predict_binary_and_multilabel():
     np.testing.assert_allclose(df1["p_pos"], s, rtol=1e-5)
     with pytest.raises(ValueError, match="3 probabilities"):
         predict(build_model("tinycnn", num_classes=3), ToyDataset(6), _cfg())
+
+
+def test_select_last_keeps_the_final_epoch_whatever_validation_says():
+    tr, va = ToyDataset(48, seed=0), ToyDataset(16, seed=1, split="val")
+    seed_everything(0)
+    model = build_model("tinycnn", in_channels=1, num_classes=2)
+    res = fit(model, nn.CrossEntropyLoss(), tr, va, _cfg(epochs=3, select="last"))
+    assert res.best_epoch == 3 and "val_auc" in res.history  # validation still measured
+    with pytest.raises(ValueError, match="select"):
+        TrainConfig(epochs=1, batch_size=2, lr=0.1, select="val_f1")

@@ -12,7 +12,9 @@ from typing import Any
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "adadelta")
 SCHEDULERS = (None, "cosine", "step")
-SELECTIONS = {"val_loss": "min", "val_auc": "max", "val_accuracy": "max"}
+# Which epoch's weights a run keeps: the best on a validation score, or "last" (the end of one
+# decaying schedule, which no noisy validation score can pull back to an untrained epoch).
+SELECTIONS = {"val_loss": "min", "val_auc": "max", "val_accuracy": "max", "last": "max"}
 SAMPLERS = (None, "class_balanced")
 _SCHEDULER_KEYS = {
     None: set(),

@@ -428,9 +428,9 @@ def fit(
         record["seconds"] = time.perf_counter() - t0
         history.append(record)
 
-        if val_ds is not None:
+        if val_ds is not None and cfg.select != "last":
             score, mode_now = record.get(cfg.select, float("nan")), mode
-        else:  # without validation the last epoch is the best
+        else:  # "last" (or no validation split): the newest epoch is the one kept
             score, mode_now = float(epoch), "max"
         if _is_better(score, best_score, mode_now):
             best_epoch, best_score = epoch, float(score)
