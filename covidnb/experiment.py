@@ -38,6 +38,11 @@ Failures: the run is recorded as failed with its reason (for a NaN/Inf loss: epo
 value) and the exception is re-raised, so a notebook cell fails loudly; pass
 ``raise_on_failure=False`` to get the failed :class:`~covidnb.runs.Run` back instead (a seed sweep
 that should go on). A failed run is retried by the next call.
+
+Changed data: before a finished run is reused, the checksums of the splits it recorded
+(``provenance.datasets.<split>.checksum``) are compared with the data on disk now. When one
+differs, ``on_data_change="error"`` (the default) raises :class:`DataChangedError` naming the
+split and both checksums; ``"rerun"`` re-trains the configuration (as ``force=True``) and says so.
 """
 
 from __future__ import annotations
@@ -48,9 +53,41 @@ import warnings
 from typing import Any
 
 from covidnb.runs import Run, RunStore
-from covidnb.runs.store import LockTimeout
+from covidnb.runs.store import FORCE_DIR, LockTimeout
 
+ON_DATA_CHANGE = ("error", "rerun")
 VAL_PREDICTIONS = "val_predictions.csv"  # the kept model's validation scores (operating point)
+
+
+class DataChangedError(RuntimeError):
+    """A stored run was trained on other data than the data on disk now."""
+
+    def __init__(self, run_path, changes: dict[str, tuple[str | None, str]]):
+        self.run_path, self.changes = run_path, changes
+        detail = "; ".join(
+            f"split {k!r}: recorded checksum {old}, data on disk now {new}"
+            for k, (old, new) in changes.items()
+        )
+        super().__init__(
+            f"{run_path}: the stored run was trained on different data ({detail}). Re-run it "
+            "with run_experiment(..., on_data_change='rerun') or force=True, or restore the data "
+            "it was trained on."
+        )
+
+
+def data_changes(run: Run, splits: dict) -> dict[str, tuple[str | None, str]]:
+    """``{split: (recorded checksum, current checksum)}`` for every split of ``splits`` whose
+    data differ from what ``run`` recorded (empty when all agree or nothing was recorded)."""
+    recorded = (run.provenance or {}).get("datasets") or {}
+    out = {}
+    for name, ds in splits.items():
+        if ds is None or name not in recorded:
+            continue
+        old = (recorded[name] or {}).get("checksum")
+        new = ds.info().get("checksum")
+        if old is not None and new is not None and old != new:
+            out[name] = (old, new)
+    return out
 
 DEFAULTS: dict[str, Any] = {
     "chapter": None,
@@ -176,8 +213,12 @@ def run_experiment(
     raise_on_failure: bool = True,
     keep_checkpoints: bool = True,
     lock_timeout: float | None = None,
+    on_data_change: str = "error",
 ) -> Run:
     """Train and evaluate ``config`` (keys in the module docstring), or return its stored run.
+
+    A stored run whose recorded data checksums differ from the data on disk is refused
+    (:class:`DataChangedError`, ``on_data_change="error"``) or re-trained (``"rerun"``).
 
     ``keep_checkpoints=False`` deletes the run's ``checkpoints/`` once it is done (reference
     results are committed without them). ``lock_timeout`` bounds the wait when another process
@@ -198,6 +239,8 @@ def run_experiment(
         seed_everything,
     )
 
+    if on_data_change not in ON_DATA_CHANGE:
+        raise ValueError(f"on_data_change must be one of {ON_DATA_CHANGE}, got {on_data_change!r}")
     cfg = normalise_config(config)
     store = store if store is not None else RunStore()
     splits = open_splits(cfg)
@@ -269,6 +312,15 @@ def run_experiment(
         if not keep_checkpoints:
             shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
 
+    stored = None if force else store.get(record_cfg)
+    if stored is not None and stored.done:
+        changes = data_changes(stored, splits)
+        if changes:
+            err = DataChangedError(stored.path, changes)
+            if on_data_change == "error":
+                raise err
+            warnings.warn(f"{err}; re-training it (on_data_change='rerun')", stacklevel=2)
+            force = True
     try:
         return store.run(record_cfg, body, force=force, lock_timeout=lock_timeout)
     except LockTimeout:
@@ -279,6 +331,9 @@ def run_experiment(
         run = store.get(record_cfg)
         if run is None:  # failed before the record was written (e.g. a lock timeout)
             raise
+        forced = Run(run.path / FORCE_DIR)
+        if force and (forced.path / "status.json").exists():
+            return forced  # the failed forced re-run (the stored record is unchanged)
         return run
 
 

@@ -1,11 +1,14 @@
 """Atomic file writes: write a temporary file beside the target, fsync, then ``os.replace``.
 
 A reader (or a process killed mid-write) therefore sees the old file or the new one, never a
-partial one, and a failed write leaves no temporary file behind.
+partial one, and a failed write leaves no temporary file behind. An ``OSError`` of the write (a
+full disk, a read-only folder) is re-raised with the target's name in its message and
+``filename``, since the bare error (``[Errno 28] No space left on device``) names no file.
 """
 
 from __future__ import annotations
 
+import errno as _errno
 import json
 import os
 import tempfile
@@ -19,8 +22,11 @@ from typing import Any
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yields a temporary path in the target's folder; on success it replaces ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _named(exc, path) from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -28,9 +34,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp_path, "rb+") as fh:  # the bytes must be on disk before the rename
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
+    except OSError as exc:
+        tmp_path.unlink(missing_ok=True)
+        raise _named(exc, path) from exc
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _named(exc: OSError, path: Path) -> OSError:
+    """``exc`` again (same type and errno), its message naming ``path``."""
+    if str(path) in str(exc):
+        return exc
+    code = exc.errno or _errno.EIO
+    what = exc.strerror or str(exc) or type(exc).__name__
+    hint = " (the disk is full)" if code == _errno.ENOSPC else ""
+    try:
+        return type(exc)(code, f"cannot write {path}: {what}{hint}", str(path))
+    except TypeError:  # an OSError subclass with another signature
+        return OSError(code, f"cannot write {path}: {what}{hint}", str(path))
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

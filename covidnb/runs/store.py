@@ -16,6 +16,17 @@ integral floats written as integers so ``1.0`` and ``1`` are one value); fields 
 it), re-runs a failed or interrupted run (status ``running`` while nobody holds the lock means its
 process died; its checkpoints let it resume), and records a failure with its reason before
 re-raising. Every file is written atomically.
+
+An *unreadable* record (a ``config.json``, ``status.json`` or ``metrics.json`` that is not valid
+JSON or lacks its fields) never breaks a reader: :attr:`Run.problem` names the file and the
+reason, :attr:`Run.status` reads ``{"status": "unreadable", "reason": …}``, :attr:`Run.done` is
+false, :meth:`RunStore.runs` and :meth:`RunStore.table` skip it with an
+:class:`UnreadableRecordWarning` (and list it in ``store.unreadable``), and the next
+:meth:`RunStore.run` of its configuration retrains it.
+
+``force=True`` retrains into ``<run>/.force/`` and replaces the stored record only once the new
+one is done (file by file, ``status.json`` last); interrupting it leaves the old record as it was,
+and a finished ``.force/`` whose replacement was interrupted is completed by the next call.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ import re
 import shutil
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
@@ -99,13 +111,47 @@ def _without(config: dict, ignore: tuple[str, ...]) -> dict:
     return config
 
 
+FORCE_DIR = ".force"
+
+
+class UnreadableRecord(ValueError):
+    """A run record file that cannot be read; ``path`` and ``reason`` say which and why."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class UnreadableRecordWarning(UserWarning):
+    """A reader skipped an unreadable run record (the message names the file and the reason)."""
+
+
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError as exc:
+        raise UnreadableRecord(path, f"not UTF-8 text ({exc})") from exc
+    except OSError as exc:
+        raise UnreadableRecord(path, f"cannot be read ({exc})") from exc
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+        raise UnreadableRecord(path, f"not valid JSON ({exc})") from exc
+
+
+def _read_object(path: Path, required: tuple[str, ...] = ()) -> dict | None:
+    """A JSON object with the ``required`` keys, ``None`` when the file is absent."""
+    data = _read_json(path)
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise UnreadableRecord(path, f"expected a JSON object, got {type(data).__name__}")
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise UnreadableRecord(path, f"lacks the field(s) {missing}")
+    return data
 
 
 class Run:
@@ -117,10 +163,35 @@ class Run:
     # -- reading -----------------------------------------------------------------------------
     @property
     def record(self) -> dict:
-        rec = _read_json(self.path / "config.json")
+        rec = _read_object(self.path / "config.json", ("key", "config"))
         if rec is None:
             raise FileNotFoundError(f"{self.path / 'config.json'}: no run recorded here")
         return rec
+
+    @property
+    def problem(self) -> str | None:
+        """``None`` when the record reads, else ``"<file>: <reason>"`` for its first bad file.
+
+        Checked: ``config.json`` (a JSON object with ``key`` and ``config``), ``status.json``
+        (an object with ``status`` one of running/done/failed) and, for a run that says it is
+        done, ``metrics.json`` (a JSON object)."""
+        try:
+            _ = self.record
+            status = _read_object(self.path / "status.json", ("status",))
+            if status is not None and status["status"] not in STATUSES:
+                raise UnreadableRecord(
+                    self.path / "status.json", f"unknown status {status['status']!r}"
+                )
+            if status is not None and status["status"] == "done":
+                if _read_object(self.path / "metrics.json") is None:
+                    raise UnreadableRecord(self.path / "metrics.json", "missing in a done run")
+            elif (self.path / "metrics.json").exists():
+                _read_object(self.path / "metrics.json")
+        except UnreadableRecord as exc:
+            return str(exc)
+        except FileNotFoundError as exc:
+            return str(exc)
+        return None
 
     @property
     def key(self) -> str:
@@ -136,7 +207,12 @@ class Run:
 
     @property
     def status(self) -> dict:
-        return _read_json(self.path / "status.json") or {"status": "missing"}
+        """``status.json``; ``{"status": "unreadable", "reason": …}`` when the record cannot be
+        read (see :attr:`problem`), ``{"status": "missing"}`` when there is none."""
+        problem = self.problem
+        if problem is not None:
+            return {"status": "unreadable", "reason": problem}
+        return _read_object(self.path / "status.json") or {"status": "missing"}
 
     @property
     def done(self) -> bool:
@@ -144,7 +220,7 @@ class Run:
 
     @property
     def metrics(self) -> dict:
-        return _read_json(self.path / "metrics.json") or {}
+        return _read_object(self.path / "metrics.json") or {}
 
     @property
     def predictions(self) -> pd.DataFrame:
@@ -197,6 +273,25 @@ class Run:
     def _set_status(self, status: str, **fields: Any) -> None:
         atomic_write_json(self.path / "status.json", {"status": status, "updated": now(), **fields})
 
+    def _set_failed(self, **fields: Any) -> None:
+        """``status.json`` = failed, even on a full disk: when the atomic write (a new file)
+        cannot be made, the old file is overwritten in place (it needs no new block)."""
+        try:
+            self._set_status("failed", **fields)
+        except OSError:
+            text = json.dumps({"status": "failed", "updated": now(), **fields}, default=str)
+            short = json.dumps({"status": "failed", "reason": fields.get("reason", "")})
+            path = self.path / "status.json"
+            for body in (text, short):
+                try:
+                    with open(path, "r+" if path.exists() else "w", encoding="utf-8") as fh:
+                        fh.write(body + "\n")
+                        fh.truncate()
+                    return
+                except OSError:
+                    continue
+            raise
+
     def __repr__(self) -> str:
         try:
             return f"<Run {self.path.parent.name}/{self.path.name} {self.status.get('status')}>"
@@ -241,6 +336,7 @@ class RunStore:
     ):
         self.root = Path(root) if root is not None else runs_root()
         self.ignore = tuple(ignore)
+        self.unreadable: list[tuple[Path, str]] = []  # what the last runs() scan skipped
 
     def key(self, config: dict) -> str:
         return config_key(config, self.ignore)
@@ -252,14 +348,19 @@ class RunStore:
         return self.root / chapter / self.key(config)[:KEY_PREFIX]
 
     def get(self, config: dict) -> Run | None:
-        """The recorded run of ``config`` (any status), or ``None``."""
+        """The recorded run of ``config`` (any status, ``unreadable`` included: its
+        :attr:`Run.status` says why), or ``None``."""
         path = self.path_for(config)
         if not (path / "config.json").exists():
             return None
         run = Run(path)
-        if run.key != self.key(config):
+        try:
+            key = run.key
+        except UnreadableRecord:
+            return run  # its status reads "unreadable"; the next run() of config repairs it
+        if key != self.key(config):
             raise RuntimeError(
-                f"{path}: holds run {run.key}, not {self.key(config)} (key prefix collision)"
+                f"{path}: holds run {key}, not {self.key(config)} (key prefix collision)"
             )
         return run
 
@@ -284,7 +385,14 @@ class RunStore:
         path = self.path_for(config)
         with file_lock(path / ".lock", lock_timeout):
             run = Run(path)
-            previous = _read_json(path / "status.json") or {}
+            _finish_forced(path, log)
+            problem = run.problem if (path / "config.json").exists() else None
+            if problem is not None:
+                log(f"[unreadable record] {problem}")
+                _drop_unreadable(path)
+                previous = {"status": "unreadable"}
+            else:
+                previous = _read_object(path / "status.json") or {}
             if previous.get("status") == "done" and not force:
                 if run.key != key:
                     raise RuntimeError(
@@ -292,22 +400,26 @@ class RunStore:
                     )
                 log(f"[reused] {path}")
                 return run
-            if force:
-                for child in path.iterdir():
-                    if child.name != ".lock":
-                        shutil.rmtree(child) if child.is_dir() else child.unlink()
+            target = run
+            if force and previous.get("status") in ("done", "failed", "running"):
+                # Train beside the stored record; it is replaced only when the new one is done.
+                forced = path / FORCE_DIR
+                shutil.rmtree(forced, ignore_errors=True)
+                forced.mkdir(parents=True)
+                target = Run(forced)
                 previous = {}
             attempt = int(previous.get("attempt", 0)) + 1
             note = {
                 "running": "resuming an interrupted run",
                 "failed": "retrying a failed run",
-            }.get(previous.get("status"), "new run")
+                "unreadable": "re-running an unreadable record",
+            }.get(previous.get("status"), "forced re-run" if target is not run else "new run")
             prov = collect_provenance()
             prov.update(provenance or {})
             atomic_write_json(
-                path / "config.json", {"key": key, "config": config, "provenance": prov}
+                target.path / "config.json", {"key": key, "config": config, "provenance": prov}
             )
-            run._set_status(
+            target._set_status(
                 "running",
                 pid=os.getpid(),
                 host=prov.get("hostname"),
@@ -315,22 +427,26 @@ class RunStore:
                 note=note,
                 started=prov.get("started", now()),
             )
-            log(f"[{note}] {path}")
+            log(f"[{note}] {target.path}")
             try:
-                fn(run)
+                fn(target)
             except BaseException as exc:
                 tb = traceback.format_exc().splitlines()
                 detail = getattr(exc, "reason", None)  # e.g. NonFiniteLossError: epoch, step, value
-                run._set_status(
-                    "failed",
-                    reason=f"{type(exc).__name__}: {exc}",
-                    attempt=attempt,
-                    traceback="\n".join(tb[-25:]),
-                    **({"detail": detail} if isinstance(detail, dict) else {}),
-                )
+                try:
+                    target._set_failed(
+                        reason=f"{type(exc).__name__}: {exc}",
+                        attempt=attempt,
+                        traceback="\n".join(tb[-25:]),
+                        **({"detail": detail} if isinstance(detail, dict) else {}),
+                    )
+                except OSError as write_exc:  # e.g. the disk is full: say so, keep the cause
+                    log(f"[status not written] {target.path / 'status.json'}: {write_exc}")
                 raise
-            run.update_provenance(finished=now())
-            run._set_status("done", attempt=attempt)
+            target.update_provenance(finished=now())
+            target._set_status("done", attempt=attempt, note=note)
+            if target is not run:
+                _finish_forced(path, log)
             return run
 
     def runs(self, *, status: str | None = None, **filters: Any) -> list[Run]:
@@ -338,8 +454,18 @@ class RunStore:
         ``train.lr``; a callable filter is a predicate), optionally of one ``status``."""
         want = {k.replace("__", "."): v for k, v in filters.items()}
         out = []
+        self.unreadable: list[tuple[Path, str]] = []
         for cfg_path in sorted(self.root.glob("*/*/config.json")):
             run = Run(cfg_path.parent)
+            problem = run.problem
+            if problem is not None:  # reported and skipped: one bad record must not hide the rest
+                self.unreadable.append((run.path, problem))
+                warnings.warn(
+                    f"skipped an unreadable run record: {problem}",
+                    UnreadableRecordWarning,
+                    stacklevel=2,
+                )
+                continue
             flat = flatten(run.config)
             if status is not None and run.status.get("status") != status:
                 continue
@@ -379,6 +505,40 @@ class RunStore:
 
 
 _MISSING = object()
+
+
+def _drop_unreadable(path: Path) -> None:
+    """Remove the record files of ``path`` that cannot be read (they are about to be rewritten)."""
+    for name in ("config.json", "status.json", "metrics.json"):
+        try:
+            _read_object(path / name)
+        except UnreadableRecord:
+            (path / name).unlink(missing_ok=True)
+
+
+def _finish_forced(path: Path, log: Callable[[str], None]) -> None:
+    """Move a finished forced re-run (``path/.force``) over the stored record: every file by an
+    atomic rename, files the new record lacks removed, ``status.json`` last. Call with the run's
+    lock held. An unfinished ``.force`` is left alone (the stored record stays as it was)."""
+    forced = path / FORCE_DIR
+    try:
+        status = _read_object(forced / "status.json")
+    except UnreadableRecord:
+        status = None
+    if not forced.is_dir() or not status or status.get("status") != "done":
+        return
+    new = {c.name for c in forced.iterdir()}
+    for child in path.iterdir():
+        if child.name in (".lock", FORCE_DIR, "status.json") or child.name in new:
+            continue
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+    for child in sorted(forced.iterdir(), key=lambda c: c.name == "status.json"):
+        dest = path / child.name
+        if child.is_dir() and dest.exists():
+            shutil.rmtree(dest)
+        os.replace(child, dest)
+    shutil.rmtree(forced, ignore_errors=True)
+    log(f"[replaced by the forced re-run] {path}")
 
 
 def _match(value: Any, wanted: Any) -> bool:

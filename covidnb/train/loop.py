@@ -4,8 +4,9 @@
 generators seeded by ``(seed, epoch)``), runs on CPU or CUDA (mixed precision with
 ``torch.autocast`` + ``GradScaler`` on CUDA only), keeps the best-on-validation weights, writes
 ``last.pt`` after every epoch (model, optimiser, scheduler, scaler, loss, RNG states, history) so
-a killed run resumes at the next epoch and ends with the same weights as an uninterrupted one, and
-stops on a non-finite loss after writing why (``nonfinite.json``).
+a killed run resumes at the next epoch and ends with the same weights as an uninterrupted one
+(:mod:`covidnb.train.checkpoint`), and stops on a non-finite or diverging loss after writing why
+(``nonfinite.json``; the rule is in :mod:`covidnb.train.guard`).
 
 Outputs: a model returns logits or a tuple ``(main, *aux)``; the loss sees the whole output, the
 prediction uses ``main_output``. Probabilities: ``N×1`` logits (binary single-logit) → sigmoid,
@@ -30,49 +31,23 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
+from covidnb.train.checkpoint import (
+    BEST,
+    LAST,
+    RESUMABLE_DIFFS,
+    check_resumable,
+    load_best_weights,
+    resume,
+    save_best,
+    save_last,
+)
 from covidnb.train.config import SELECTIONS, TrainConfig
 from covidnb.train.device import resolve_device, use_amp
-from covidnb.train.seed import (
-    epoch_seed,
-    make_generator,
-    rng_state,
-    seed_everything,
-    seed_worker,
-    set_rng_state,
-)
+from covidnb.train.guard import NONFINITE, DivergingLossError, LossGuard, NonFiniteLossError
+from covidnb.train.seed import epoch_seed, make_generator, seed_everything, seed_worker
 
-LAST = "last.pt"
-BEST = "best.pt"
-NONFINITE = "nonfinite.json"
-# Fields that may differ between the run that wrote last.pt and the one resuming it: they do not
-# change what is trained (or, for ``epochs``, extend it).
-_RESUMABLE_DIFFS = {
-    "epochs",
-    "progress",
-    "num_workers",
-    "device",
-    "amp",
-    "eval_batch_size",
-    "restore_best",
-}
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or Inf; ``epoch``, ``step``, ``value`` say where."""
-
-    def __init__(self, epoch: int, step: int, value: float, history: list[dict] | None = None):
-        self.epoch, self.step, self.value = epoch, step, value
-        self.history = history or []
-        super().__init__(f"non-finite training loss {value} at epoch {epoch}, step {step}")
-
-    @property
-    def reason(self) -> dict[str, Any]:
-        return {
-            "error": "NonFiniteLossError",
-            "epoch": self.epoch,
-            "step": self.step,
-            "value": str(self.value),
-        }
+__all__ = ["BEST", "LAST", "NONFINITE", "RESUMABLE_DIFFS", "DivergingLossError", "FitResult",
+           "NonFiniteLossError", "check_resumable", "fit", "predict", "probabilities"]
 
 
 @dataclass
@@ -263,21 +238,6 @@ def _is_better(score: float, best: float | None, mode: str) -> bool:
     return score < best if mode == "min" else score > best
 
 
-def _check_resumable(saved: dict, cfg: TrainConfig, path: Path) -> None:
-    now = cfg.to_dict()
-    diffs = {
-        k: (saved.get(k), now.get(k))
-        for k in set(saved) | set(now)
-        if k not in _RESUMABLE_DIFFS and saved.get(k) != now.get(k)
-    }
-    if diffs:
-        detail = "; ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in sorted(diffs.items()))
-        raise ValueError(
-            f"{path}: checkpoint was written with a different training configuration ({detail}); "
-            f"delete it or use another checkpoint_dir"
-        )
-
-
 def fit(
     model: torch.nn.Module,
     loss_fn: Callable,
@@ -293,7 +253,8 @@ def fit(
     every epoch, once ``last.pt`` is written, with that epoch's history row (train/val loss,
     ``val_auc``, ``val_accuracy``, ``lr``, ``seconds``, the loss's ``log_values()`` under
     ``loss.*``). With ``cfg.restore_best`` the model ends holding the best-on-validation weights.
-    Raises :class:`NonFiniteLossError` on a NaN/Inf loss, after writing ``nonfinite.json``.
+    Raises :class:`NonFiniteLossError` on a NaN/Inf loss, :class:`DivergingLossError` (a subclass)
+    on a diverging one (:mod:`covidnb.train.guard`), after writing ``nonfinite.json``.
     """
     from tqdm.auto import tqdm
 
@@ -322,25 +283,10 @@ def fit(
     best_state: dict | None = None
     start = 0
     if ckpt is not None and (ckpt / LAST).exists():
-        state = torch.load(
-            ckpt / LAST, map_location="cpu", weights_only=False
-        )  # RNG states must stay on CPU
-        _check_resumable(state["config"], cfg, ckpt / LAST)
-        model.load_state_dict(state["model"])
-        if isinstance(loss_fn, torch.nn.Module) and state.get("loss") is not None:
-            loss_fn.load_state_dict(state["loss"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state.get("scheduler") is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
-        history = list(state["history"])
-        best_epoch, best_score, start = (
-            state["best_epoch"],
-            state["best_score"],
-            int(state["epoch"]),
-        )
+        saved = resume(ckpt, cfg, model, loss_fn, optimizer, scheduler, scaler)
+        history = saved["history"]
+        best_epoch, best_score, start = saved["best_epoch"], saved["best_score"], saved["epoch"]
+    guard = LossGuard(history)
 
     mixing = cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0
     if mixing:
@@ -393,13 +339,7 @@ def fit(
                     out = model(x)
                     loss = loss_fn(out, y)
             value = float(loss.detach())
-            if not math.isfinite(value):
-                err = NonFiniteLossError(epoch, step, value, history)
-                if ckpt is not None:
-                    from covidnb.runs.atomic import atomic_write_json
-
-                    atomic_write_json(ckpt / NONFINITE, err.reason)
-                raise err
+            guard.check(epoch, step, value, history, ckpt)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if cfg.grad_clip:
@@ -417,6 +357,7 @@ def fit(
             scheduler.step()
 
         record: dict[str, Any] = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "lr": lr}
+        guard.end_epoch(epoch, record["train_loss"])
         if val_ds is not None:
             vloader = _loader(
                 val_ds, cfg.eval_batch_size or cfg.batch_size, cfg, device, shuffle=False
@@ -435,41 +376,14 @@ def fit(
         if _is_better(score, best_score, mode_now):
             best_epoch, best_score = epoch, float(score)
             if ckpt is not None:
-                from covidnb.runs.atomic import atomic_torch_save
-
-                atomic_torch_save(
-                    {
-                        "epoch": epoch,
-                        "score": best_score,
-                        "select": cfg.select,
-                        "model": model.state_dict(),
-                        "loss": _state(loss_fn),
-                    },
-                    ckpt / BEST,
-                )
+                save_best(ckpt, epoch, best_score, cfg.select, model, loss_fn)
             else:
                 best_state = copy.deepcopy(
                     {k: v.detach().cpu() for k, v in model.state_dict().items()}
                 )
         if ckpt is not None:
-            from covidnb.runs.atomic import atomic_torch_save
-
-            atomic_torch_save(
-                {
-                    "epoch": epoch,
-                    "config": cfg.to_dict(),
-                    "model": model.state_dict(),
-                    "loss": _state(loss_fn),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                    "scaler": scaler.state_dict() if amp else None,
-                    "rng": rng_state(),
-                    "history": history,
-                    "best_epoch": best_epoch,
-                    "best_score": best_score,
-                },
-                ckpt / LAST,
-            )
+            save_last(ckpt, epoch, cfg, model, loss_fn, optimizer, scheduler, scaler, amp,
+                      history, best_epoch, best_score)
         epochs_bar.set_postfix(
             {k: f"{record[k]:.4f}" for k in ("train_loss", "val_loss") if k in record}
         )
@@ -482,18 +396,12 @@ def fit(
         and best_epoch != (history[-1]["epoch"] if history else None)
     ):
         if ckpt is not None and (ckpt / BEST).exists():
-            model.load_state_dict(
-                torch.load(ckpt / BEST, map_location="cpu", weights_only=False)["model"]
-            )
+            load_best_weights(ckpt, model)
         elif best_state is not None:
             model.load_state_dict(best_state)
     return FitResult(
         pd.DataFrame(history), best_epoch, best_score, start, time.perf_counter() - t_start
     )
-
-
-def _state(loss_fn) -> dict | None:
-    return loss_fn.state_dict() if isinstance(loss_fn, torch.nn.Module) else None
 
 
 def predict(model: torch.nn.Module, ds, cfg: TrainConfig | dict | None = None) -> pd.DataFrame:
