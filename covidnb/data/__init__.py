@@ -5,18 +5,12 @@ sample dict and dataset attributes, and ``data_manifests/*.yaml`` for the datase
 """
 
 from covidnb.data import overview
-from covidnb.data.base import BaseDataset, ImageFileDataset, MissingImageError, file_sha256
+from covidnb.data.base import BaseDataset, ImageFileDataset, file_sha256
 from covidnb.data.cache import ImageCache
+from covidnb.data.coronahack import CoronaHackDataset, read_coronahack_metadata
+from covidnb.data.covidx import COVIDxDataset
 from covidnb.data.ct_slices import CTSliceDataset
-from covidnb.data.cxr import (
-    CXR3_CLASSES,
-    CoronaHackDataset,
-    COVIDxDataset,
-    CXRMetadataDataset,
-    RSNADataset,
-    map_finding,
-    read_coronahack_metadata,
-)
+from covidnb.data.cxr import CXR3_CLASSES, CXRMetadataDataset, map_finding
 from covidnb.data.fetch import FetchError, fetch
 from covidnb.data.imageio import CorruptImageError, load_image, load_resized_uint8
 from covidnb.data.leakage import check_leakage
@@ -29,7 +23,9 @@ from covidnb.data.manifest import (
     validate_manifest,
 )
 from covidnb.data.nih import NIH_LABELS, NIHChestXray14, read_bbox_list, read_data_entry
+from covidnb.data.records import MissingImageError, Record
 from covidnb.data.registry import SyntheticDataWarning, open_dataset
+from covidnb.data.rsna import RSNADataset
 from covidnb.data.subsample import subsample
 from covidnb.data.synthetic import (
     SYNTHETIC_BANNER,
@@ -41,6 +37,7 @@ from covidnb.data.synthetic import (
 )
 from covidnb.data.verify import VerifyReport, verify
 from covidnb.data.volumes import (
+    COVID19CTSeg,
     MosMedData,
     VolumeDataset,
     VolumesMissing,
@@ -53,6 +50,7 @@ __all__ = [
     "NIH_LABELS",
     "SYNTHETIC_BANNER",
     "BaseDataset",
+    "COVID19CTSeg",
     "COVIDxDataset",
     "CTSliceDataset",
     "CXRMetadataDataset",
@@ -68,6 +66,7 @@ __all__ = [
     "MosMedData",
     "NIHChestXray14",
     "RSNADataset",
+    "Record",
     "SyntheticCTSlices",
     "SyntheticCXR",
     "SyntheticCXR14",

@@ -1,29 +1,60 @@
-"""What every covidnb dataset shares (``covidnb/CONTRACTS.md``, "Samples").
+"""The one dataset base (``covidnb/CONTRACTS.md``, "Samples").
 
 A dataset is a table of samples held as parallel per-sample arrays (``targets``,
-``sample_ids``, ``patient_ids``, ``sources`` plus whatever a subclass needs, e.g. file paths),
-so a subset (:meth:`BaseDataset.subset`, used by ``subsample``) is the same class with the
-arrays indexed. ``dataset[i]`` returns the sample dict of the contract.
+``sample_ids``, ``patient_ids``, ``sources``, file paths …), so a subset is the same class with
+the arrays indexed. :class:`BaseDataset` owns what every dataset class shares: the constructor
+(manifest defaults, split names and aliases, ``"all"``, the policy for absent files), the
+table, the cache switch, ``checksum()``, ``info()``, ``subset()`` and :meth:`BaseDataset.open`,
+which finds the data or falls back to the phantom of the same modality. A dataset class declares
+only its layout and labels::
+
+    class MyDataset(ImageFileDataset):
+        kind = "my_kind"                  # the manifest's loader.kind
+        default_name, default_split = "my-dataset", "train"
+        splits = ("train", "test")        # ("all",): published without a split
+
+        @classmethod
+        def index_split(cls, root, options, classes, split) -> list[Record]:
+            ...                           # where each file of `split` is, and its label
+
+and, where it keeps more per sample, :meth:`columns`; where it checks the listing as a whole,
+:meth:`select`. :class:`ImageFileDataset` (2-D images, cached) and
+:class:`~covidnb.data.volumes.VolumeDataset` (NIfTI volumes) are the two loaders.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 import os
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from covidnb.data.cache import ImageCache
+from covidnb.data.cache import make_cache
 from covidnb.data.imageio import load_resized_uint8
+from covidnb.data.records import MissingImageError, Record, relative_id, resolve_present
+
+# Record and friends live in covidnb.data.records; importing them from here keeps working.
+__all__ = ["BaseDataset", "ImageFileDataset", "MissingImageError", "Record", "file_sha256"]
+__all__ += ["SyntheticDataWarning", "relative_id", "resolve_present"]
+
+log = logging.getLogger("covidnb.data")
+
+DEFAULT_SYNTHETIC_N = {"train": 96, "val": 32, "test": 32}
+NO_SPLIT_HINT = " (and covidnb.data.subsample / your own patient-level split)"
 
 _SHA_MEMO: dict[tuple[str, int, int], str] = {}
+
+
+class SyntheticDataWarning(UserWarning):
+    """Raised (as a warning) when a real dataset is replaced by its phantom."""
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -40,29 +71,216 @@ def file_sha256(path: str | os.PathLike) -> str:
     return _SHA_MEMO[key]
 
 
-def make_cache(cache: Any, name: str, image_size, channels: int) -> ImageCache | None:
-    """``True`` → the default cache; ``False``/``None`` → none; a path → a cache rooted there;
-    an :class:`ImageCache` → itself."""
-    if cache is None or cache is False:
-        return None
-    if isinstance(cache, ImageCache):
-        return cache
-    if cache is True:
-        return ImageCache(name, image_size, channels)
-    return ImageCache(name, image_size, channels, root=cache)
-
-
 class BaseDataset(Dataset):
-    """Common attributes, ``info()``, ``checksum()``, ``subset()`` and the sample dict.
+    """Common constructor, attributes, ``info()``, ``checksum()``, ``subset()``, sample dict.
 
     Subclasses implement :meth:`_load` (the tensors of sample ``i``) and :meth:`_files` (the
-    files sample ``i`` reads, for the checksum), and list extra per-sample attributes in
-    ``_per_sample`` so subsets index them too.
+    files sample ``i`` reads, for the checksum); a dataset read from disk also implements
+    :meth:`index_split`. Phantoms, which list no files, fill the table with :meth:`_set_samples`.
     """
+
+    # -- what a dataset class declares ----------------------------------------------------
+    kind: str = ""  # the manifest loader.kind it reads (covidnb.data.registry)
+    title: str = "this dataset"  # how error messages name it
+    default_name: str = ""  # the manifest read when no options/classes are given
+    default_split: str = "train"
+    splits: tuple[str, ...] = ("train", "test")  # manifest loader.options.splits overrides
+    split_aliases: ClassVar[dict[str, str]] = {}
+    # extra keywords of the layout (e.g. COVIDx version) and their defaults
+    layout_settings: ClassVar[dict[str, Any]] = {}
+    strict: bool = False  # default for listed files that are absent: raise, or drop and log
+    multilabel: bool = False
+    cached: bool = False  # whether decoded images go to the on-disk cache
 
     _per_sample: tuple[str, ...] = ("targets", "sample_ids", "patient_ids", "sources")
 
     def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str | None = None,
+        *,
+        name: str | None = None,
+        classes: Sequence[str] | None = None,
+        options: dict[str, Any] | None = None,
+        image_size: int = 224,
+        channels: int = 1,
+        transform: Callable | None = None,
+        cache: Any = True,
+        strict: bool | None = None,
+        **layout: Any,
+    ):
+        """Open the dataset folder ``root`` at ``split`` (``"all"``: every split). ``options``
+        and ``classes`` are the manifest's ``loader.options`` and ``classes``; where ``None``,
+        the manifest ``name`` (default :attr:`default_name`) supplies them."""
+        unknown = sorted(set(layout) - set(self.layout_settings))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got unexpected keyword(s) {unknown}")
+        layout = {**self.layout_settings, **layout}
+        for key, value in layout.items():
+            setattr(self, key, value)
+        name = name or self.default_name
+        if options is None or classes is None:
+            from covidnb.data.manifest import load_manifest
+
+            man = load_manifest(name)
+            options = man.options if options is None else options
+            classes = man.classes if classes is None else classes
+        self.name, self.options = name, dict(options)
+        asked = split or self.default_split
+        self.split, self.root = self.split_aliases.get(asked, asked), Path(root)
+        records = self.index(self.root, self.options, list(classes), self.split, **layout)
+        records = resolve_present(
+            self.select(records),
+            strict=self.strict if strict is None else strict,
+            what=f"{name}/{asked}",
+        )
+        self._set_samples(
+            name=name,
+            split=self.split,
+            classes=classes,
+            targets=[r.label for r in records],
+            sample_ids=[r.sample_id for r in records],
+            patient_ids=[r.patient_id for r in records],
+            sources=[r.source or name for r in records],
+            root=self.root,
+            multilabel=self.multilabel,
+            transform=transform,
+            image_size=image_size,
+            channels=channels,
+        )
+        columns = self.columns(records)
+        for attr, values in columns.items():
+            setattr(self, attr, values)
+        self._per_sample = BaseDataset._per_sample + tuple(columns)
+        self.cache = make_cache(cache, name, image_size, channels) if self.cached else None
+
+    # -- the layout: what a dataset class implements ------------------------------------------
+    @classmethod
+    def split_names(cls, options: dict[str, Any]) -> list[str]:
+        """The layout's splits (``["all"]`` alone: published without a split)."""
+        return list(options.get("splits", cls.splits))
+
+    @classmethod
+    def index_split(
+        cls, root: Path, options: dict[str, Any], classes: list[str], split: str, **layout: Any
+    ) -> list[Record]:  # pragma: no cover - abstract
+        """One :class:`Record` per sample listed for ``split``, labelled or not."""
+        raise NotImplementedError
+
+    @classmethod
+    def index(
+        cls,
+        root: str | os.PathLike,
+        options: dict[str, Any],
+        classes: list[str],
+        split: str,
+        **layout: Any,
+    ) -> list[Record]:
+        """Every sample listed for ``split`` with its expected path; ``"all"`` joins every split
+        (unless the layout has a split of that name). An unknown split raises ``ValueError``
+        naming the available ones. :func:`covidnb.data.verify.verify` reads the same records."""
+        root = Path(root)
+        split = cls.split_aliases.get(split, split)
+        names = cls.split_names(options)
+        if names == ["all"] and split != "all":
+            raise ValueError(
+                f"{root}: {cls.title} has no official split; use split='all'{NO_SPLIT_HINT}"
+            )
+        if split == "all" and "all" not in names:
+            return [r for s in names for r in cls.index_split(root, options, classes, s, **layout)]
+        if split not in names:
+            avail = names + ([] if "all" in names else ["all"])
+            alias = "".join(f", {a} (= {c})" for a, c in cls.split_aliases.items())
+            raise ValueError(
+                f"unknown split {split!r} for {cls.title} ({root}); "
+                f"available: {', '.join(avail)}{alias}"
+            )
+        return cls.index_split(root, options, classes, split, **layout)
+
+    def select(self, records: list[Record]) -> list[Record]:
+        """Checks or filters over the whole listing before absent files are dropped."""
+        return records
+
+    def columns(self, records: list[Record]) -> dict[str, Any]:
+        """Per-sample attributes beyond the contract's (file paths, findings, boxes …), one
+        entry per record; subsets index them too."""
+        return {}
+
+    # -- opening by manifest, with the synthetic fallback ---------------------------------------
+    @classmethod
+    def open(
+        cls,
+        manifest,
+        split: str,
+        *,
+        root: str | os.PathLike | None = None,
+        fallback: str = "synthetic",
+        seed: int = 0,
+        synthetic_n: int | None = None,
+        class_probs: Sequence[float] | None = None,
+        **kw: Any,
+    ):
+        """The dataset of ``manifest`` found under the data roots (``root`` first). When it is
+        not there, ``fallback="synthetic"`` warns loudly, naming how to get it, and returns the
+        phantom of its modality with its classes; ``fallback="error"`` raises."""
+        from covidnb.data.locate import DatasetNotFound, find_dataset
+
+        if fallback not in ("synthetic", "error"):
+            raise ValueError(f"fallback must be 'synthetic' or 'error', got {fallback!r}")
+        if "search_root" in cls.layout_settings:  # a composite looks for its sources there
+            kw.setdefault("search_root", root)
+        try:
+            found = find_dataset(manifest.name, root)
+            return cls(
+                found,
+                split,
+                name=manifest.name,
+                classes=manifest.classes,
+                options=manifest.options,
+                **kw,
+            )
+        except DatasetNotFound as exc:  # VolumesMissing too: labels without their images
+            if fallback == "error":
+                raise
+            from covidnb.data.synthetic import SYNTHETIC_BANNER
+
+            msg = (
+                f"{SYNTHETIC_BANNER}\nDataset {manifest.name!r} is not available, "
+                "so open_dataset returns a synthetic "
+                f"{manifest.modality} phantom with the same classes "
+                f"({', '.join(manifest.classes)}).\n{exc}"
+            )
+            warnings.warn(msg, SyntheticDataWarning, stacklevel=3)
+            log.warning(msg)
+            return cls.phantom(manifest, split, synthetic_n, seed, class_probs, **kw)
+
+    @classmethod
+    def phantom(cls, manifest, split: str, n, seed: int, class_probs, **kw: Any):
+        """The phantom standing in for this dataset (:func:`covidnb.data.synthetic.synthetic_for`)."""
+        from covidnb.data.synthetic import synthetic_for
+
+        settings: dict[str, Any] = {
+            "split": split,
+            "n": n or DEFAULT_SYNTHETIC_N.get(split, 64),
+            "classes": manifest.classes,
+            "name": f"synthetic-{manifest.name}",
+            "image_size": kw.get("image_size", 224),
+            "channels": kw.get("channels", 1),
+            "seed": seed,
+            "transform": kw.get("transform"),
+            **cls.phantom_settings(kw),
+        }
+        if class_probs is not None and not manifest.multilabel:
+            settings["class_probs"] = class_probs
+        return synthetic_for(manifest.modality, multilabel=manifest.multilabel, **settings)
+
+    @classmethod
+    def phantom_settings(cls, kw: dict[str, Any]) -> dict[str, Any]:
+        """Phantom keywords taken from the open call (volumes: their size)."""
+        return {}
+
+    # -- the table -----------------------------------------------------------------------------
+    def _set_samples(
         self,
         *,
         name: str,
@@ -78,7 +296,7 @@ class BaseDataset(Dataset):
         transform: Callable | None = None,
         image_size: int = 224,
         channels: int = 1,
-    ):
+    ) -> None:
         n = len(sample_ids)
         self.name = name
         self.split = split
@@ -210,17 +428,10 @@ class ImageFileDataset(BaseDataset):
     """A 2-D image dataset read from files: decode (format from bytes), resize to
     ``image_size``, optionally cache the uint8 result on disk, return ``C×H×W`` in [0, 1]."""
 
-    _per_sample = BaseDataset._per_sample + ("paths",)
+    cached = True
 
-    def __init__(self, *, paths: Sequence[str | os.PathLike], cache: Any = True, **kw):
-        super().__init__(**kw)
-        self.paths = [Path(p) for p in paths]
-        if len(self.paths) != len(self.sample_ids):
-            raise ValueError(
-                f"{self.name}/{self.split}: {len(self.paths)} paths "
-                f"for {len(self.sample_ids)} samples"
-            )
-        self.cache = make_cache(cache, self.name, self.image_size, self.channels)
+    def columns(self, records: list[Record]) -> dict[str, Any]:
+        return {"paths": [r.path for r in records]}
 
     def load_uint8(self, i: int) -> np.ndarray:
         """Sample ``i``'s resized image as uint8 ``H×W×C`` (from the cache when present)."""
@@ -235,115 +446,3 @@ class ImageFileDataset(BaseDataset):
 
     def _files(self, i: int) -> list[Path]:
         return [self.paths[i]]
-
-
-class MissingImageError(FileNotFoundError):
-    """An image listed in a label or split file is absent; the message names the listing file,
-    the line and the missing path."""
-
-
-@dataclass
-class Record:
-    """One listed sample before loading: where its file should be and what it is.
-
-    ``label`` is a class index, a 0/1 vector (multi-label) or ``None`` for a listed file that the
-    class mapping leaves out (still counted as referenced by verification). ``origin`` is
-    ``"<listing file>:<line>"``.
-    """
-
-    path: Path
-    label: Any
-    sample_id: str
-    patient_id: str = ""
-    source: str = ""
-    origin: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def exists(self) -> bool:
-        return self.path.is_file()
-
-
-def relative_id(path: Path, root: Path) -> str:
-    """The stable sample id: ``path`` relative to ``root`` in POSIX form (absolute if outside)."""
-    try:
-        return (
-            Path(os.path.relpath(path, root)).as_posix()
-            if path.is_relative_to(root)
-            else path.as_posix()
-        )
-    except ValueError:
-        return path.as_posix()
-
-
-def resolve_present(records: list[Record], *, strict: bool, what: str, logger=None) -> list[Record]:
-    """Keep the labelled records whose file exists. ``strict`` raises :class:`MissingImageError`
-    for the first absent file; otherwise absent files are dropped and their number logged."""
-    import logging
-
-    logger = logger or logging.getLogger("covidnb.data")
-    present, missing = [], []
-    for r in records:
-        if r.label is None:
-            continue
-        (present if r.exists else missing).append(r)
-    if missing:
-        first = missing[0]
-        if strict:
-            raise MissingImageError(
-                f"{first.origin}: lists {first.path}, which does not exist"
-                + (f" ({len(missing)} listed files are missing in all)" if len(missing) > 1 else "")
-            )
-        logger.info(
-            "%s: %d listed images are not present and were skipped (first: %s from %s)",
-            what,
-            len(missing),
-            first.path,
-            first.origin,
-        )
-    return present
-
-
-def manifest_defaults(
-    name: str, options: dict[str, Any] | None, classes: Sequence[str] | None
-) -> tuple[dict[str, Any], list[str]]:
-    """``options`` and ``classes`` as given, the manifest ``name``'s where ``None``: a dataset class
-    opens from its manifest alone, or from explicit values (tests, verification)."""
-    if options is None or classes is None:
-        from covidnb.data.manifest import load_manifest
-
-        man = load_manifest(name)
-        options = man.options if options is None else options
-        classes = man.classes if classes is None else classes
-    return options, classes
-
-
-def index_splits(
-    split: str, splits: Sequence[str], index_one: Callable[[str], list[Record]], where: str
-) -> list[Record]:
-    """The records of ``split`` from ``index_one``; ``"all"`` joins every split in ``splits``
-    (unless a layout has a split of that name). An unknown split raises ``ValueError`` naming
-    ``where`` and the available splits."""
-    if split == "all" and "all" not in splits:
-        return [r for s in splits for r in index_one(s)]
-    if split not in splits:
-        raise ValueError(
-            f"unknown split {split!r} for {where}; available: {', '.join([*splits, 'all'])}"
-        )
-    return index_one(split)
-
-
-def require_all_split(split: str, root, who: str = "this dataset", hint: str = "") -> None:
-    """Datasets published without a train/test split open only as ``split="all"``."""
-    if split != "all":
-        raise ValueError(f"{root}: {who} has no official split; use split='all'{hint}")
-
-
-def record_columns(records: Sequence[Record]) -> dict[str, list]:
-    """The per-sample ``targets``, ``sample_ids`` and ``patient_ids`` of :class:`BaseDataset`,
-    taken from listed records (paths are passed by each class under its own name)."""
-    return {
-        "targets": [r.label for r in records],
-        "sample_ids": [r.sample_id for r in records],
-        "patient_ids": [r.patient_id for r in records],
-    }

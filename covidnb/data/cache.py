@@ -16,6 +16,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -86,3 +87,15 @@ class ImageCache:
                 f.unlink(missing_ok=True)
                 n += 1
         return n
+
+
+def make_cache(cache: Any, name: str, image_size, channels: int) -> ImageCache | None:
+    """``True`` → the default cache; ``False``/``None`` → none; a path → a cache rooted there;
+    an :class:`ImageCache` → itself."""
+    if cache is None or cache is False:
+        return None
+    if isinstance(cache, ImageCache):
+        return cache
+    if cache is True:
+        return ImageCache(name, image_size, channels)
+    return ImageCache(name, image_size, channels, root=cache)

@@ -23,23 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from covidnb.data.base import (
-    ImageFileDataset,
-    Record,
-    index_splits,
-    manifest_defaults,
-    record_columns,
-    relative_id,
-    resolve_present,
-)
+from covidnb.data.base import ImageFileDataset
 from covidnb.data.imageio import IMAGE_EXTENSIONS
+from covidnb.data.records import Record, relative_id
 from covidnb.data.tables import listed_lines, read_text_csv, require_file
 
 log = logging.getLogger("covidnb.data")
-
-
-def available_splits(options: dict[str, Any]) -> list[str]:
-    return list(options.get("splits", ["train", "val", "test"]))
 
 
 def _patient_map(root: Path, options: dict[str, Any]) -> dict[str, str]:
@@ -140,70 +129,39 @@ _MODES: dict[str, Callable[..., list[Record]]] = {
 }
 
 
-def index(
-    root: str | os.PathLike, options: dict[str, Any], classes: list[str], split: str
-) -> list[Record]:
-    """Every sample listed for ``split`` (``"all"``: every split) with its expected path."""
-    root = Path(root)
-    mode = options.get("mode", "split_files")
-    if mode not in _MODES:
-        raise ValueError(f"unknown ct_slices mode {mode!r}; known: {', '.join(_MODES)}")
-    records = index_splits(
-        split,
-        available_splits(options),
-        lambda s: _MODES[mode](root, options, classes, s),
-        str(root),
-    )
-    pmap = _patient_map(root, options)
-    regex = options.get("patient_regex")
-    for r in records:
-        if r.path.name in pmap:
-            r.patient_id = pmap[r.path.name]
-        elif regex and (m := re.search(regex, r.path.name)):
-            r.patient_id = m.group(1)
-    return records
-
-
 class CTSliceDataset(ImageFileDataset):
     """2-D CT slices with a class label (``classes`` from the manifest; COVID-CT:
     ``["CT_NonCOVID", "CT_COVID"]``, label 1 = COVID, the positive class).
 
     ``root`` is the dataset folder; ``options``/``classes`` come from the manifest (see
     :func:`covidnb.data.open_dataset`). ``strict=True`` (default) raises on a listed file that is
-    missing.
+    missing. ``bboxes`` holds COVIDx-CT's lesion boxes (``None`` where a layout has none).
     """
 
-    def __init__(
-        self,
-        root: str | os.PathLike,
-        split: str = "train",
-        *,
-        name: str = "covid-ct",
-        classes: list[str] | None = None,
-        options: dict[str, Any] | None = None,
-        image_size: int = 224,
-        channels: int = 1,
-        transform=None,
-        cache: Any = True,
-        strict: bool = True,
-    ):
-        options, classes = manifest_defaults(name, options, classes)
-        root = Path(root)
-        records = index(root, options, classes, split)
-        records = resolve_present(records, strict=strict, what=f"{name}/{split}")
-        self.bboxes = [r.extra.get("bbox") for r in records]
-        super().__init__(
-            name=name,
-            split=split,
-            classes=classes,
-            root=root,
-            **record_columns(records),
-            sources=name,
-            paths=[r.path for r in records],
-            image_size=image_size,
-            channels=channels,
-            transform=transform,
-            cache=cache,
-        )
+    kind, title, default_name = "ct_slices", "CT slices", "covid-ct"
+    splits = ("train", "val", "test")
+    strict = True
 
-    _per_sample = ImageFileDataset._per_sample + ("bboxes",)
+    @classmethod
+    def index_split(cls, root: Path, options, classes, split) -> list[Record]:
+        mode = options.get("mode", "split_files")
+        if mode not in _MODES:
+            raise ValueError(f"unknown ct_slices mode {mode!r}; known: {', '.join(_MODES)}")
+        return _MODES[mode](root, options, classes, split)
+
+    @classmethod
+    def index(cls, root, options, classes, split, **layout) -> list[Record]:
+        """Every sample listed for ``split`` (``"all"``: every split), with patient ids from the
+        meta CSVs or, failing that, read from the file name by ``patient_regex``."""
+        records = super().index(root, options, classes, split, **layout)
+        pmap = _patient_map(Path(root), options)
+        regex = options.get("patient_regex")
+        for r in records:
+            if r.path.name in pmap:
+                r.patient_id = pmap[r.path.name]
+            elif regex and (m := re.search(regex, r.path.name)):
+                r.patient_id = m.group(1)
+        return records
+
+    def columns(self, records: list[Record]) -> dict[str, Any]:
+        return {**super().columns(records), "bboxes": [r.extra.get("bbox") for r in records]}

@@ -10,6 +10,7 @@ release's (as in CheXNet and the DeepCXray paper's tables). ``label`` is a float
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from covidnb.data.base import (
-    ImageFileDataset,
-    Record,
-    record_columns,
-    relative_id,
-    resolve_present,
-)
+from covidnb.data.base import ImageFileDataset
+from covidnb.data.records import Record, relative_id
 from covidnb.data.tables import listed_lines, require_file
 
 NIH_LABELS = [
@@ -45,6 +41,7 @@ NIH_LABELS = [
 NO_FINDING = "No Finding"
 SPLIT_FILES = {"train_val": "train_val_list.txt", "test": "test_list.txt"}
 SPLIT_ALIASES = {"train": "train_val", "trainval": "train_val"}
+BBOX_COLUMNS = ["Image Index", "Finding Label", "x", "y", "w", "h"]
 
 _ENTRY_COLUMNS = [
     "Image Index",
@@ -90,7 +87,7 @@ def read_bbox_list(path: str | os.PathLike) -> pd.DataFrame:
         header=None,
         skiprows=1,
         usecols=range(6),
-        names=["Image Index", "Finding Label", "x", "y", "w", "h"],
+        names=BBOX_COLUMNS,
     )
     df = df.dropna(subset=["Image Index"])
     # The box file says Infiltrate where Data_Entry says Infiltration.
@@ -106,102 +103,72 @@ def labels_to_vector(findings: str, labels: list[str] = NIH_LABELS) -> np.ndarra
     return np.array([1.0 if lab in parts else 0.0 for lab in labels], dtype=np.float32)
 
 
-def index_nih(
-    root: str | os.PathLike, options: dict[str, Any], classes: list[str], split: str
-) -> list[Record]:
-    root = Path(root)
-    split = SPLIT_ALIASES.get(split, split)
-    entry_path = require_file(
-        root / options.get("data_entry", "Data_Entry_2017.csv"), "NIH label file"
-    )
-    entries = read_data_entry(entry_path)
-    image_dirs = [root / d for d in options.get("image_dirs", ["images"])]
-    if split == "all":
-        wanted = list(entries["Image Index"])
-        origin = {n: f"{entry_path}:{i + 2}" for i, n in enumerate(wanted)}
-    elif split in SPLIT_FILES:
-        list_path = require_file(root / SPLIT_FILES[split], f"NIH split list ({split})")
-        listed = list(listed_lines(list_path))
-        wanted = [n for _, n in listed]
-        origin = {n: f"{list_path}:{lineno}" for lineno, n in listed}
-    else:
-        raise ValueError(
-            f"unknown split {split!r} for NIH ChestX-ray14; "
-            "available: train_val (alias train), test, all"
-        )
-    by_name = entries.set_index("Image Index")
-    records = []
-    for name in wanted:
-        if name not in by_name.index:
-            raise ValueError(f"{origin[name]}: {name} has no row in {entry_path}")
-        row = by_name.loc[name]
-        path = next((d / name for d in image_dirs if (d / name).is_file()), image_dirs[0] / name)
-        vec = labels_to_vector(row["Finding Labels"], classes)
-        records.append(
-            Record(
-                path=path,
-                label=vec,
-                sample_id=relative_id(path, root),
-                patient_id=row["Patient ID"],
-                origin=origin[name],
-                extra={
-                    "normal": float(row["Finding Labels"].strip() == NO_FINDING),
-                    "view": row["View Position"],
-                },
-            )
-        )
-    return records
-
-
 class NIHChestXray14(ImageFileDataset):
     """NIH ChestX-ray14 with the official ``train_val`` / ``test`` lists (``train`` is an alias
-    of ``train_val``) or ``all``. ``multilabel=True``; ``label`` is a 14-vector; the sample dict
-    also carries ``normal`` (1.0 for No Finding). ``bboxes(sample_id)`` gives the boxes."""
+    of ``train_val``) or ``all`` (every ``Data_Entry`` row, in its order). ``multilabel=True``;
+    ``label`` is a 14-vector; the sample dict also carries ``normal`` (1.0 for No Finding).
+    ``bboxes(sample_id)`` gives the boxes."""
 
-    _per_sample = ImageFileDataset._per_sample + ("normal", "views")
+    kind, title = "nih", "NIH ChestX-ray14"
+    default_name, default_split = "nih-chestxray14", "train_val"
+    split_aliases = SPLIT_ALIASES
+    multilabel = True
 
-    def __init__(
-        self,
-        root: str | os.PathLike,
-        split: str = "train_val",
-        *,
-        name: str = "nih-chestxray14",
-        classes: list[str] | None = None,
-        options: dict[str, Any] | None = None,
-        image_size: int = 224,
-        channels: int = 1,
-        transform=None,
-        cache: Any = True,
-        strict: bool = False,
-    ):
-        options = dict(options or {})
-        classes = list(classes or NIH_LABELS)
-        root = Path(root)
-        records = resolve_present(
-            index_nih(root, options, classes, split), strict=strict, what=f"{name}/{split}"
+    @classmethod
+    def split_names(cls, options) -> list[str]:
+        return [*SPLIT_FILES, "all"]  # "all" is Data_Entry itself, not the lists joined
+
+    @classmethod
+    def index_split(cls, root: Path, options, classes, split) -> list[Record]:
+        entry_path = require_file(
+            root / options.get("data_entry", "Data_Entry_2017.csv"), "NIH label file"
         )
-        self.normal = np.array([r.extra["normal"] for r in records], dtype=np.float32)
-        self.views = [r.extra["view"] for r in records]
-        super().__init__(
-            name=name,
-            split=SPLIT_ALIASES.get(split, split),
-            classes=classes,
-            root=root,
-            multilabel=True,
-            **record_columns(records),
-            sources=name,
-            paths=[r.path for r in records],
-            image_size=image_size,
-            channels=channels,
-            transform=transform,
-            cache=cache,
-        )
-        bbox_path = root / options.get("bbox_list", "BBox_List_2017.csv")
-        self.bbox_table = (
-            read_bbox_list(bbox_path)
-            if bbox_path.exists()
-            else pd.DataFrame(columns=["Image Index", "Finding Label", "x", "y", "w", "h"])
-        )
+        entries = read_data_entry(entry_path)
+        image_dirs = [root / d for d in options.get("image_dirs", ["images"])]
+        if split == "all":
+            wanted = list(entries["Image Index"])
+            origin = {n: f"{entry_path}:{i + 2}" for i, n in enumerate(wanted)}
+        else:
+            list_path = require_file(root / SPLIT_FILES[split], f"NIH split list ({split})")
+            listed = list(listed_lines(list_path))
+            wanted = [n for _, n in listed]
+            origin = {n: f"{list_path}:{lineno}" for lineno, n in listed}
+        by_name = entries.set_index("Image Index")
+        records = []
+        for name in wanted:
+            if name not in by_name.index:
+                raise ValueError(f"{origin[name]}: {name} has no row in {entry_path}")
+            row = by_name.loc[name]
+            path = next(
+                (d / name for d in image_dirs if (d / name).is_file()), image_dirs[0] / name
+            )
+            records.append(
+                Record(
+                    path=path,
+                    label=labels_to_vector(row["Finding Labels"], classes),
+                    sample_id=relative_id(path, root),
+                    patient_id=row["Patient ID"],
+                    origin=origin[name],
+                    extra={
+                        "normal": float(row["Finding Labels"].strip() == NO_FINDING),
+                        "view": row["View Position"],
+                    },
+                )
+            )
+        return records
+
+    def columns(self, records: list[Record]) -> dict[str, Any]:
+        return {
+            **super().columns(records),
+            "normal": np.array([r.extra["normal"] for r in records], dtype=np.float32),
+            "views": [r.extra["view"] for r in records],
+        }
+
+    @cached_property
+    def bbox_table(self) -> pd.DataFrame:
+        """``BBox_List_2017.csv`` (empty where the copy has none)."""
+        path = self.root / self.options.get("bbox_list", "BBox_List_2017.csv")
+        return read_bbox_list(path) if path.exists() else pd.DataFrame(columns=BBOX_COLUMNS)
 
     def _load(self, i: int) -> dict[str, Any]:
         sample = super()._load(i)

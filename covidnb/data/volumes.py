@@ -5,7 +5,7 @@
   ``1×D×H×W`` with D = inferior→superior, H = anterior→posterior, W = patient right→left
   (radiological display), resampled to ``volume_size`` (linear for images, nearest for masks).
   Intensities: a linear HU window mapped to [0, 1] (``hu_window``; ``None`` → min–max).
-- :func:`covid19_ct_seg` (Ma et al. 2020, Zenodo 3757476): images and masks in three folders,
+- :class:`COVID19CTSeg` (Ma et al. 2020, Zenodo 3757476): images and masks in three folders,
   matched by a case key.
 - :class:`MosMedData` (Morozov et al. 2020, arXiv:2005.06465): ``dataset_registry.csv`` (UTF-8
   BOM, CRLF) with CT-0…CT-4 severity categories; ``masks_only=True`` loads the 50 infection
@@ -24,22 +24,14 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from covidnb.data.base import (
-    BaseDataset,
-    Record,
-    manifest_defaults,
-    record_columns,
-    relative_id,
-    require_all_split,
-    resolve_present,
-)
+from covidnb.data.base import BaseDataset
 from covidnb.data.locate import DatasetNotFound
-from covidnb.data.manifest import load_manifest
+from covidnb.data.records import Record, relative_id
 from covidnb.data.tables import require_file
 
 log = logging.getLogger("covidnb.data")
@@ -116,36 +108,55 @@ def window(volume: np.ndarray, hu_window: tuple[float, float] | None) -> np.ndar
 
 class VolumeDataset(BaseDataset):
     """Volumes (``image`` ``1×D×H×W`` in [0, 1]) with ``lung_mask`` and ``infection_mask``
-    (uint8 ``1×D×H×W``). Paths may be ``None`` for absent masks (returned all zero).
+    (uint8 ``1×D×H×W``), the loader of the volume datasets. A layout's records name the image
+    volume (``path``) and its masks (``extra["lung"]``, ``extra["infection"]``); absent masks are
+    returned all zero.
 
-    ``masks_only=True``: no image volumes; ``image`` is the infection mask as float (so shapes
-    flow through the same code) and ``masks_only`` is recorded in ``info()``.
+    ``volume_size`` defaults to :func:`default_volume_size` of ``image_size``. Volumes have one
+    channel and are not cached (``channels`` and ``cache`` are accepted and ignored).
+    ``masks_only=True`` (a layout setting): no image volumes; ``image`` is the infection mask as
+    float (so shapes flow through the same code) and ``masks_only`` is recorded in ``info()``.
     """
 
-    _per_sample = BaseDataset._per_sample + ("image_paths", "lung_paths", "infection_paths")
+    default_split, splits = "all", ("all",)
+    masks_only = False
 
     def __init__(
         self,
+        root: str | os.PathLike,
+        split: str | None = None,
         *,
-        image_paths: Sequence[Path | None],
-        lung_paths: Sequence[Path | None] | None = None,
-        infection_paths: Sequence[Path | None] | None = None,
-        volume_size: Sequence[int] = (64, 128, 128),
+        volume_size: Sequence[int] | None = None,
         hu_window: tuple[float, float] | None = DEFAULT_HU_WINDOW,
-        masks_only: bool = False,
         lung_mask_fn: Callable[[np.ndarray], np.ndarray] | None = None,
-        **kw,
+        channels: int = 1,
+        cache: Any = None,
+        **kw: Any,
     ):
-        super().__init__(**kw)
-        n = len(self.sample_ids)
-        self.image_paths = list(image_paths)
-        self.lung_paths = list(lung_paths) if lung_paths is not None else [None] * n
-        self.infection_paths = list(infection_paths) if infection_paths is not None else [None] * n
-        self.volume_size = tuple(int(s) for s in volume_size)
+        size = volume_size or default_volume_size(kw.get("image_size", 224))
+        self.volume_size = tuple(int(s) for s in size)
         self.hu_window = hu_window
-        self.masks_only = masks_only
         self.lung_mask_fn = lung_mask_fn
-        self.has_lung_mask = lung_mask_fn is not None or any(p is not None for p in self.lung_paths)
+        super().__init__(root, split, channels=1, cache=None, **kw)
+
+    def columns(self, records: list[Record]) -> dict[str, Any]:
+        def present(p: Path | None) -> Path | None:
+            return p if p is not None and p.is_file() else None
+
+        return {
+            "image_paths": [None if self.masks_only else r.path for r in records],
+            "lung_paths": [present(r.extra.get("lung")) for r in records],
+            "infection_paths": [present(r.extra.get("infection")) for r in records],
+        }
+
+    @classmethod
+    def phantom_settings(cls, kw: dict[str, Any]) -> dict[str, Any]:
+        size = kw.get("volume_size") or default_volume_size(kw.get("image_size", 224))
+        return {"volume_size": size}
+
+    @property
+    def has_lung_mask(self) -> bool:
+        return self.lung_mask_fn is not None or any(p is not None for p in self.lung_paths)
 
     def _mask(self, path: Path | None) -> np.ndarray:
         if path is None:
@@ -203,77 +214,41 @@ def case_key(path: Path, strip: Sequence[str]) -> str:
     return key.replace("-", "_")
 
 
-def index_volume_folders(
-    root: str | os.PathLike, options: dict[str, Any], classes: list[str], split: str = "all"
-) -> list[Record]:
-    require_all_split(split, root)
-    root = Path(root)
-    strip = options.get("key_strip", [])
-    image_dir = root / options["image_dir"]
-    if not image_dir.is_dir():
-        raise FileNotFoundError(f"{image_dir}: folder of CT volumes does not exist")
+class COVID19CTSeg(VolumeDataset):
+    """COVID-19-CT-Seg (20 volumes, lung and infection masks): volumes and masks in three
+    folders, matched by :func:`case_key` (``key_strip`` removes what the names add)."""
 
-    def by_key(sub: str | None) -> dict[str, Path]:
-        if not sub or not (root / sub).is_dir():
-            return {}
-        return {case_key(p, strip): p for p in sorted((root / sub).glob("*.nii*"))}
+    kind, title, default_name = "volumes", "COVID-19-CT-Seg", "covid-19-ct-seg"
+    strict = True
 
-    lungs, infections = by_key(options.get("lung_dir")), by_key(options.get("infection_dir"))
-    label = classes.index(options.get("label", classes[-1]))
-    records = []
-    for p in sorted(image_dir.glob("*.nii*")):
-        k = case_key(p, strip)
-        records.append(
-            Record(
-                path=p,
-                label=label,
-                sample_id=relative_id(p, root),
-                patient_id=k,
-                origin=str(image_dir),
-                extra={"lung": lungs.get(k), "infection": infections.get(k)},
+    @classmethod
+    def index_split(cls, root: Path, options, classes, split) -> list[Record]:
+        strip = options.get("key_strip", [])
+        image_dir = root / options["image_dir"]
+        if not image_dir.is_dir():
+            raise FileNotFoundError(f"{image_dir}: folder of CT volumes does not exist")
+
+        def by_key(sub: str | None) -> dict[str, Path]:
+            if not sub or not (root / sub).is_dir():
+                return {}
+            return {case_key(p, strip): p for p in sorted((root / sub).glob("*.nii*"))}
+
+        lungs, infections = by_key(options.get("lung_dir")), by_key(options.get("infection_dir"))
+        label = classes.index(options.get("label", classes[-1]))
+        records = []
+        for p in sorted(image_dir.glob("*.nii*")):
+            k = case_key(p, strip)
+            records.append(
+                Record(
+                    path=p,
+                    label=label,
+                    sample_id=relative_id(p, root),
+                    patient_id=k,
+                    origin=str(image_dir),
+                    extra={"lung": lungs.get(k), "infection": infections.get(k)},
+                )
             )
-        )
-    return records
-
-
-def covid19_ct_seg(
-    root: str | os.PathLike,
-    split: str = "all",
-    *,
-    name: str = "covid-19-ct-seg",
-    classes: list[str] | None = None,
-    options: dict[str, Any] | None = None,
-    image_size: int = 224,
-    volume_size: Sequence[int] | None = None,
-    transform=None,
-    hu_window=DEFAULT_HU_WINDOW,
-    lung_mask_fn=None,
-    strict: bool = True,
-    **_: Any,
-) -> VolumeDataset:
-    """COVID-19-CT-Seg (20 volumes, lung and infection masks) as a :class:`VolumeDataset`."""
-    options, classes = manifest_defaults(name, options, classes)
-    root = Path(root)
-    records = resolve_present(
-        index_volume_folders(root, options, classes, split), strict=strict, what=name
-    )
-    return VolumeDataset(
-        name=name,
-        split=split,
-        classes=classes,
-        root=root,
-        **record_columns(records),
-        sources=name,
-        image_paths=[r.path for r in records],
-        lung_paths=[r.extra["lung"] for r in records],
-        infection_paths=[r.extra["infection"] for r in records],
-        volume_size=volume_size or default_volume_size(image_size),
-        hu_window=hu_window,
-        lung_mask_fn=lung_mask_fn,
-        transform=transform,
-        image_size=image_size,
-        channels=1,
-    )
+        return records
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,110 +268,54 @@ def read_mosmed_registry(path: str | os.PathLike) -> list[dict[str, str]]:
     return rows
 
 
-def index_mosmed(
-    root: str | os.PathLike,
-    options: dict[str, Any],
-    classes: list[str],
-    split: str = "all",
-    masks_only: bool = False,
-) -> list[Record]:
-    require_all_split(split, root, who="MosMedData")
-    root = Path(root)
-    reg = require_file(
-        root / options.get("registry", "dataset_registry.csv"), "MosMedData registry"
-    )
-    records = []
-    for lineno, row in enumerate(read_mosmed_registry(reg), start=2):
-        mask = root / row["mask_file"].strip().lstrip("/") if row["mask_file"].strip() else None
-        study = root / row["study_file"].strip().lstrip("/")
-        if masks_only and mask is None:
-            continue
-        main = mask if masks_only else study
-        cat = row["category"].strip()
-        if cat not in classes:
-            raise ValueError(f"{reg}:{lineno}: category {cat!r} is not one of {classes}")
-        records.append(
-            Record(
-                path=main,
-                label=classes.index(cat),
-                sample_id=relative_id(main, root),
-                patient_id=f"study_{int(row['study_id']):04d}",
-                origin=f"{reg}:{lineno}",
-                # masks-only copies hold no volumes: do not reference them
-                extra={"study": None if masks_only else study, "mask": mask},
-            )
-        )
-    return records
-
-
 class MosMedData(VolumeDataset):
     """MosMedData COVID19_1110: CT-0…CT-4 severity classes; infection masks for 50 studies.
 
-    ``masks_only=True`` loads only the studies with a mask, without their volumes.
+    ``masks_only=True`` loads only the studies with a mask, without their volumes;
+    ``with_masks_only=True`` keeps only the studies with a mask, with their volumes.
     """
 
-    def __init__(
-        self,
-        root: str | os.PathLike,
-        split: str = "all",
-        *,
-        name: str = "mosmeddata",
-        classes: list[str] | None = None,
-        options: dict[str, Any] | None = None,
-        masks_only: bool = False,
-        image_size: int = 224,
-        volume_size: Sequence[int] | None = None,
-        transform=None,
-        hu_window=DEFAULT_HU_WINDOW,
-        lung_mask_fn=None,
-        strict: bool = False,
-        with_masks_only: bool = False,
-        **_: Any,
-    ):
-        man = load_manifest(name)  # always: its how_to_get() names where the volumes are
-        options, classes = manifest_defaults(name, options, classes)
-        root = Path(root)
-        records = index_mosmed(root, options, classes, split, masks_only=masks_only)
-        if not masks_only:
-            if records and not any(r.path.is_file() for r in records):
-                n_masks = sum(
-                    1 for r in records if r.extra["mask"] is not None and r.extra["mask"].is_file()
-                )
-                raise VolumesMissing(
-                    name,
-                    root,
-                    len(records),
-                    man.how_to_get(),
-                    hint=(
-                        f"{n_masks} infection masks are present: pass masks_only=True to "
-                        "load them without volumes."
-                    )
-                    if n_masks
-                    else "",
-                )
-            if with_masks_only:
-                records = [r for r in records if r.extra["mask"] is not None]
-        records = resolve_present(records, strict=strict, what=f"{name}/{split}")
-        super().__init__(
-            name=name,
-            split=split,
-            classes=classes,
-            root=root,
-            **record_columns(records),
-            sources=name,
-            image_paths=[None if masks_only else r.extra["study"] for r in records],
-            lung_paths=None,
-            infection_paths=[
-                r.extra["mask"]
-                if r.extra["mask"] is not None and r.extra["mask"].is_file()
-                else None
-                for r in records
-            ],
-            volume_size=volume_size or default_volume_size(image_size),
-            hu_window=hu_window,
-            masks_only=masks_only,
-            lung_mask_fn=lung_mask_fn,
-            transform=transform,
-            image_size=image_size,
-            channels=1,
+    kind, title, default_name = "mosmed", "MosMedData", "mosmeddata"
+    layout_settings: ClassVar[dict[str, Any]] = {"masks_only": False, "with_masks_only": False}
+
+    @classmethod
+    def index_split(
+        cls, root: Path, options, classes, split, masks_only=False, with_masks_only=False
+    ) -> list[Record]:
+        reg = require_file(
+            root / options.get("registry", "dataset_registry.csv"), "MosMedData registry"
         )
+        records = []
+        for lineno, row in enumerate(read_mosmed_registry(reg), start=2):
+            mask = root / row["mask_file"].strip().lstrip("/") if row["mask_file"].strip() else None
+            study = root / row["study_file"].strip().lstrip("/")
+            if (masks_only or with_masks_only) and mask is None:
+                continue
+            main = mask if masks_only else study
+            cat = row["category"].strip()
+            if cat not in classes:
+                raise ValueError(f"{reg}:{lineno}: category {cat!r} is not one of {classes}")
+            records.append(
+                Record(
+                    path=main,
+                    label=classes.index(cat),
+                    sample_id=relative_id(main, root),
+                    patient_id=f"study_{int(row['study_id']):04d}",
+                    origin=f"{reg}:{lineno}",
+                    extra={"infection": mask},  # masks-only copies hold no volumes
+                )
+            )
+        return records
+
+    def select(self, records: list[Record]) -> list[Record]:
+        """Raise :class:`VolumesMissing` (naming where to get them) when the registry's volumes
+        are all absent and ``masks_only`` was not asked for."""
+        if self.masks_only or not records or any(r.path.is_file() for r in records):
+            return records
+        from covidnb.data.manifest import load_manifest
+
+        n_masks = sum(1 for r in records if r.extra["infection"] and r.extra["infection"].is_file())
+        hint = f"{n_masks} infection masks are present: pass masks_only=True to load them without "
+        hint = hint + "volumes." if n_masks else ""
+        how_to_get = load_manifest(self.name).how_to_get()
+        raise VolumesMissing(self.name, self.root, len(records), how_to_get, hint=hint)
