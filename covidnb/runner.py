@@ -14,6 +14,13 @@ the run store (``covidnb.runs``), so a re-executed notebook reuses them.
 Execution: in this process (``jobs=1``), in parallel subprocesses (``jobs>1``; with ``gpus`` each
 job is pinned to one GPU through ``CUDA_VISIBLE_DEVICES``, never two jobs on one GPU), or on a
 Slurm cluster through submitit (``executor="submitit"``).
+
+Refused before anything runs (:class:`BatchInputError`): a parameter the notebook's
+``parameters`` cell does not define (papermill would inject it and the notebook ignore it), a
+notebook without that cell, an unknown kernel, a bad grid. Stopping: :func:`stop_children`
+terminates every papermill subprocess (a signal handler calls it, see ``covidnb run``); each
+subprocess also dies with this process (``PR_SET_PDEATHSIG`` on Linux), and an in-process
+kernel polls its parent (ipykernel's ``JPY_PARENT_PID``).
 """
 
 from __future__ import annotations
@@ -24,8 +31,10 @@ import json
 import os
 import queue
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +54,43 @@ LEDGER = "ledger.json"
 
 class BatchInputError(ValueError):
     """A notebook, grid file or option the batch cannot run with."""
+
+
+class BatchInterrupted(BaseException):  # like KeyboardInterrupt: not an error of one set
+    """The batch was stopped by a signal; ``signum`` says which."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+
+
+_CHILDREN: set[subprocess.Popen] = set()
+_CHILDREN_LOCK = threading.Lock()
+_STOPPING = threading.Event()
+
+
+def stop_children() -> None:
+    """Terminate every papermill subprocess this process started, and start no new one."""
+    _STOPPING.set()
+    with _CHILDREN_LOCK:
+        for proc in list(_CHILDREN):
+            if proc.poll() is None:
+                proc.terminate()
+
+
+# Runs papermill's CLI in a child that dies with its parent: on Linux PR_SET_PDEATHSIG, set in
+# the child itself (a preexec_fn is unsafe in a threaded parent).
+_PAPERMILL_MAIN = (
+    "import sys, runpy\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    try:\n"
+    "        import ctypes, signal\n"
+    "        ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)\n"
+    "    except Exception:\n"
+    "        pass\n"
+    "sys.argv = ['papermill'] + sys.argv[1:]\n"
+    "runpy.run_module('papermill', run_name='__main__', alter_sys=True)\n"
+)
 
 
 @dataclass
@@ -74,6 +120,47 @@ def require_parameters_cell(notebook: str | os.PathLike) -> None:
         raise BatchInputError(
             f"{path}: no cell is tagged 'parameters'; tag the cell holding the defaults "
             "(papermill would otherwise inject at the top and the defaults would win)"
+        )
+
+
+def notebook_parameters(notebook: str | os.PathLike) -> list[str]:
+    """The names the notebook's ``parameters`` cell assigns (top-level ``name = …`` and
+    ``name: type = …``), in order; raises :class:`BatchInputError` when it has no such cell or
+    the cell is not valid Python."""
+    import ast
+
+    import nbformat
+
+    require_parameters_cell(notebook)
+    nb = nbformat.read(Path(notebook), as_version=4)
+    names: list[str] = []
+    for cell in nb.cells:
+        if "parameters" not in cell.get("metadata", {}).get("tags", []):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError as exc:
+            raise BatchInputError(f"{notebook}: the parameters cell is not valid Python ({exc})") from exc
+        for node in tree.body:
+            targets = node.targets if isinstance(node, ast.Assign) else (
+                [node.target] if isinstance(node, ast.AnnAssign) else [])
+            for t in targets:
+                for n in ast.walk(t):
+                    if isinstance(n, ast.Name) and n.id not in names:
+                        names.append(n.id)
+    return names
+
+
+def check_parameters(notebook: str | os.PathLike, param_sets: Sequence[dict]) -> None:
+    """Raise :class:`BatchInputError` naming every parameter of ``param_sets`` that the
+    notebook's ``parameters`` cell does not define (a misspelt name would be injected, ignored
+    by the notebook, and the run recorded as if it had applied)."""
+    known = notebook_parameters(notebook)
+    unknown = sorted({k for s in param_sets for k in s if k not in known})
+    if unknown:
+        raise BatchInputError(
+            f"{notebook}: unknown parameter(s) {', '.join(repr(u) for u in unknown)}; its "
+            f"parameters cell defines: {', '.join(known) or '(nothing)'}"
         )
 
 
@@ -238,10 +325,12 @@ def _execute_subprocess(
     env = dict(os.environ, COVIDNB_PROGRESS="0")
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    if _STOPPING.is_set():
+        return JobResult(params, slug, output, "failed", 0.0, "not started: the batch was stopped")
     cmd = [
         sys.executable,
-        "-m",
-        "papermill",
+        "-c",
+        _PAPERMILL_MAIN,
         notebook,
         output,
         "-k",
@@ -252,13 +341,24 @@ def _execute_subprocess(
         "-y",
         yaml.safe_dump(params, default_flow_style=True),
     ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    popen = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with _CHILDREN_LOCK:
+        _CHILDREN.add(popen)
+    try:
+        _, stderr = popen.communicate()
+    finally:
+        with _CHILDREN_LOCK:
+            _CHILDREN.discard(popen)
     dt = time.perf_counter() - t0
-    if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    if popen.returncode != 0:
+        if popen.returncode < 0:
+            sig = signal.Signals(-popen.returncode).name
+            return JobResult(params, slug, output, "failed", dt,
+                             f"papermill stopped by {sig}", {"gpu": gpu})
+        lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
         err = next(
             (ln for ln in reversed(lines) if re.match(r"^\w+(Error|Exception|Interrupt)\b", ln)),
-            lines[-1] if lines else f"papermill exited with {proc.returncode}",
+            lines[-1] if lines else f"papermill exited with {popen.returncode}",
         )
         return JobResult(params, slug, output, "failed", dt, err[:2000], {"gpu": gpu})
     return JobResult(params, slug, output, "done", dt, extra={"gpu": gpu})
@@ -282,6 +382,7 @@ def run_batch(
     """Execute ``notebook`` once per parameter set; returns one :class:`JobResult` per set, in order."""
     nb = Path(notebook).resolve()
     require_parameters_cell(nb)
+    check_parameters(nb, param_sets)
     require_kernel(kernel)
     if executor not in ("local", "submitit"):
         raise BatchInputError(f"unknown executor {executor!r}; use 'local' or 'submitit'")
@@ -329,6 +430,9 @@ def run_batch(
             try:
                 log(f"[running]  {target.name}" + (f" on GPU {slot}" if slot is not None else ""))
                 return i, _execute_subprocess(str(nb), str(target), params, kernel, workdir, slot)
+            except Exception as exc:  # noqa: BLE001 — a set that could not even start is a failure
+                return i, JobResult(params, param_slug(params), str(target), "failed", 0.0,
+                                    _error_text(exc))
             finally:
                 slots.put(slot)
 

@@ -20,7 +20,16 @@ A chapter may also define ``reference_cams(config)``, returning the keyword argu
 committed record.
 
 ``--check N`` re-trains N stored configurations (sampled with a fixed seed) into a scratch
-store and compares their metrics with the stored ones.
+store and compares their metrics with the stored ones. ``--root DIR`` uses another store than
+``results/`` (e.g. a copy).
+
+Exit status: 0 when every configuration the command covers is done; 1 when any is not (failed,
+skipped because another process trains it, dropped by a worker that died, or an unreadable
+record), each listed with its state and reason; 143 after SIGTERM and 130 after Ctrl-C, with the
+unfinished ones listed. ``kill <pid>`` stops the workers (they resume on the next start), and a
+worker stops by itself when the command dies without a chance to stop it (SIGKILL): it checks
+its parent (``prctl(PR_SET_PDEATHSIG)`` on Linux, and a poll of the parent pid everywhere).
+``--list`` names each unreadable record (its file and why) and still lists the rest.
 """
 
 from __future__ import annotations
@@ -103,14 +112,47 @@ def _store_cams(run, spec: dict, tag: str) -> None:
         shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
 
 
+def _die_with_parent(parent_pid: int | None, poll: float = 1.0) -> None:
+    """Stop this process (SIGTERM) when ``parent_pid`` is gone, so a worker never trains on,
+    orphaned, after its runner was killed: ``PR_SET_PDEATHSIG`` where Linux offers it, and a
+    daemon thread that polls the parent pid (the only way elsewhere, and a backstop)."""
+    import threading
+
+    if parent_pid is None:
+        return
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                print(f"[worker {os.getpid()}] the runner ({parent_pid}) is gone: stopping",
+                      flush=True)
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+                os._exit(1)
+            time.sleep(poll)
+
+    if os.getppid() != parent_pid:  # it died before we could ask to be told
+        os._exit(1)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _worker(chapter: str, profile: str, index: int, counter, root: str, limit: int | None,
-            items: list[int] | None = None) -> None:
+            items: list[int] | None = None, parent_pid: int | None = None) -> None:
     import torch
 
     from covidnb.experiment import run_experiment
     from covidnb.runs import RunStore
     from covidnb.runs.store import LockTimeout
 
+    _die_with_parent(parent_pid)
     torch.set_num_threads(1)
     os.environ.setdefault("COVIDNB_PROGRESS", "0")
     store = RunStore(root)
@@ -135,13 +177,22 @@ def _worker(chapter: str, profile: str, index: int, counter, root: str, limit: i
         except LockTimeout:
             print(f"{tag}: skipped, another process is training it", flush=True)
             continue
+        except Exception as exc:  # noqa: BLE001 — one configuration's error must not drop the rest
+            print(f"{tag}: FAILED: {type(exc).__name__}: {exc}", flush=True)
+            continue
         if spec is not None:
             _store_cams(run, spec, tag)
-        print(f"{tag}: {run.status.get('status')} in {time.time() - t0:.0f} s", flush=True)
+        st = run.status
+        why = f" ({st.get('reason')})" if st.get("status") != "done" and st.get("reason") else ""
+        print(f"{tag}: {st.get('status')}{why} in {time.time() - t0:.0f} s", flush=True)
 
 
 def run_reference(chapter: str, profile: str, workers: int = 2, root=RESULTS_ROOT,
-                  limit: int | None = None, items: list[int] | None = None) -> None:
+                  limit: int | None = None, items: list[int] | None = None,
+                  target=None) -> int:
+    """Train the plan with ``workers`` processes; returns the exit status (module docstring)
+    after printing every configuration of the selection that is not done. ``target`` replaces
+    the worker function (tests; it is called with :func:`_worker`'s arguments)."""
     _positions(len(_grid(chapter, profile)), limit, items)  # a bad selection fails here, not in a worker
     if Path(root).resolve() == RESULTS_ROOT.resolve():
         # committed records must name code that exists: refuse uncommitted changes up front
@@ -150,28 +201,67 @@ def run_reference(chapter: str, profile: str, workers: int = 2, root=RESULTS_ROO
         require_clean_checkout(f"writing {chapter} reference runs into {RESULTS_ROOT}")
     ctx = mp.get_context("spawn")
     counter = ctx.Value("i", 0)
-    procs = [ctx.Process(target=_worker, args=(chapter, profile, i, counter, str(root), limit, items))
+    procs = [ctx.Process(target=target or _worker, args=(chapter, profile, i, counter, str(root), limit, items,
+                                               os.getpid()))
              for i in range(workers)]
-    for p in procs:
-        p.start()
+    stopped: list[int] = []
 
     def stop(signum, frame):  # `kill <pid>` must not leave the workers training on, orphaned
+        stopped.append(signum)
         for p in procs:
-            p.terminate()
+            if p.is_alive():
+                p.terminate()
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         for p in procs:
-            p.join()
+            p.start()
+        for p in procs:
+            while True:
+                try:
+                    p.join()
+                    break
+                except KeyboardInterrupt:  # Ctrl-C: stop them all, then report
+                    stop(signal.SIGINT, None)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        for p in procs:  # never leave one behind, whatever happened here
+            if p.is_alive():
+                p.terminate()
+                p.join(10)
+    return _report(chapter, profile, root, limit, items, procs, stopped)
+
+
+def _report(chapter, profile, root, limit, items, procs, stopped) -> int:
+    died = [(i, p.exitcode) for i, p in enumerate(procs)
+            if p.exitcode not in (0, None) and not stopped]
+    for i, code in died:
+        print(f"worker {i} died (exit code {code}); the configurations it held were dropped",
+              file=sys.stderr, flush=True)
+    rows = plan_status(chapter, profile, root, limit, items)
+    left = [r for r in rows if r["state"].split()[0] != "done"]
+    if stopped:
+        name = signal.Signals(stopped[0]).name
+        print(f"stopped by {name}: the workers were stopped; start the command again to resume",
+              file=sys.stderr, flush=True)
+    for r in left:
+        why = f": {r['reason']}" if r.get("reason") else ""
+        print(f"not done: {r['index']:3d}  {r['state']}  {r['run']}{why}", file=sys.stderr,
+              flush=True)
+    done = len(rows) - len(left)
+    print(f"{done} of {len(rows)} configuration(s) done" + (f", {len(left)} not" if left else ""),
+          flush=True)
+    if stopped:
+        return 128 + int(stopped[0])
+    return 1 if (left or died) else 0
 
 
 def plan_status(chapter: str, profile: str, root=RESULTS_ROOT, limit: int | None = None,
                 items: list[int] | None = None) -> list[dict]:
     """Each configuration of the reference plan with its state in the store (``done``,
-    ``failed``, ``running``/interrupted, or ``missing``); a record made on the synthetic
-    fallback data is listed with `` (synthetic)`` after its state, since it is no reference."""
+    ``failed``, ``running``/interrupted, ``unreadable`` or ``missing``, with the ``reason`` of a
+    failed or unreadable one); a record made on the synthetic fallback data is listed with
+    `` (synthetic)`` after its state, since it is no reference."""
     from covidnb.experiment import find_run
     from covidnb.runs import RunStore
 
@@ -183,9 +273,11 @@ def plan_status(chapter: str, profile: str, root=RESULTS_ROOT, limit: int | None
         run, tag = find_run(cfg, store, finished_only=False), ""
         if run is None:
             run, tag = find_run(cfg, store, synthetic=True, finished_only=False), " (synthetic)"
+        st = {} if run is None else run.status
         out.append({"index": i + 1, "run": _label(cfg),
-                    "state": "missing" if run is None else run.status.get("status", "?") + tag,
-                    "key": None if run is None else run.path.name})
+                    "state": "missing" if run is None else st.get("status", "?") + tag,
+                    "key": None if run is None else run.path.name,
+                    "reason": st.get("reason") if st.get("status") != "done" else None})
     return out
 
 
@@ -232,18 +324,36 @@ def main(argv=None) -> int:
     ap.add_argument("--items", type=_items_arg, default=None, metavar="LIST",
                     help="only these plan positions, e.g. 26-29,31 (as --list numbers them)")
     ap.add_argument("--list", action="store_true", help="print the plan and each run's state")
+    ap.add_argument("--root", default=str(RESULTS_ROOT),
+                    help="the run store (default: results/ of this checkout)")
     args = ap.parse_args(argv)
-    if args.list:
-        for r in plan_status(args.chapter, args.profile, limit=args.limit, items=args.items):
-            print(f"{r['index']:3d}  {r['state']:8s}  {r['key'] or '-':12s}  {r['run']}")
-        return 0
-    if args.check:
-        rows = check_reproduces(args.chapter, args.profile, args.check)
-        for r in rows:
-            print(r)
-        return 0 if all(r["reproduces"] for r in rows) else 1
-    run_reference(args.chapter, args.profile, args.workers, limit=args.limit, items=args.items)
-    return 0
+    try:
+        _grid(args.chapter, args.profile)
+    except (KeyError, ModuleNotFoundError, AttributeError, NotImplementedError) as exc:
+        ap.error(f"no reference plan for chapter {args.chapter!r} at profile {args.profile!r} "
+                 f"({str(exc).strip(chr(39))})")
+    if args.workers < 1:
+        ap.error(f"--workers must be at least 1, got {args.workers}")
+    try:
+        if args.list:
+            rows = plan_status(args.chapter, args.profile, args.root, args.limit, args.items)
+            for r in rows:
+                print(f"{r['index']:3d}  {r['state']:8s}  {r['key'] or '-':12s}  {r['run']}")
+            bad = [r for r in rows if r["state"].startswith("unreadable")]
+            for r in bad:
+                print(f"unreadable record ({r['index']}): {r['reason']}; the next run re-trains it",
+                      file=sys.stderr)
+            return 0
+        if args.check:
+            rows = check_reproduces(args.chapter, args.profile, args.check, root=args.root)
+            for r in rows:
+                print(r)
+            return 0 if all(r["reproduces"] for r in rows) else 1
+        return run_reference(args.chapter, args.profile, args.workers, root=args.root,
+                             limit=args.limit, items=args.items)
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:  # e.g. a dirty checkout
+        print(f"reference {args.chapter}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@
 
 ``-p KEY VALUE`` values are read as YAML (``0.01`` is a number, ``[1, 2]`` a list) and apply to
 every set of the grid. A grid file is a mapping of lists (their cartesian product) or a list of
-mappings. Exit status: 0 when every set ran or was skipped as done, 1 when any failed, 2 on bad
-input.
+mappings. A parameter the notebook's ``parameters`` cell does not define is refused (exit 2,
+naming it). Exit status: 0 when every set ran or was skipped as done, 1 when any failed (each
+listed), 2 on bad input (a message naming the file or parameter, never a traceback), 128+signal
+after SIGTERM/SIGINT (the running notebooks are stopped and the unfinished sets listed).
 """
 
 from __future__ import annotations
@@ -81,15 +83,24 @@ def _value(text: str):
 
 
 def run(args) -> int:
+    import signal
+
     from covidnb import runner
 
+    def interrupt(signum, frame):
+        runner.stop_children()
+        raise runner.BatchInterrupted(signum)
+
+    out = Path(args.out) if args.out else Path("_build") / "batch" / Path(args.notebook).stem
+    sets: list[dict] = []
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         fixed = {k: _value(v) for k, v in args.param}
         sets = runner.load_grid(args.grid) if args.grid else [{}]
         sets = [{**s, **fixed} for s in sets]
         nb = Path(args.notebook)
         runner.require_parameters_cell(nb)
-        out = Path(args.out) if args.out else Path("_build") / "batch" / nb.stem
+        runner.check_parameters(nb, sets)
         if args.dry_run:
             ledger = runner.Ledger(out).read()
             for i, s in enumerate(sets, 1):
@@ -114,11 +125,36 @@ def run(args) -> int:
     except runner.BatchInputError as exc:
         print(f"covidnb run: {exc}", file=sys.stderr)
         return 2
+    except runner.BatchInterrupted as exc:
+        runner.stop_children()
+        _print_unfinished(runner, out, sets, str(exc))
+        return 128 + exc.signum
+    except OSError as exc:  # an --out or --cwd that cannot be used, a full disk, …
+        print(f"covidnb run: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     table = runner.summary_table(results)
     print()
     print(table.to_string(index=False))
-    failed = int((table["status"] == "failed").sum())
+    failed = [r for r in results if r.status == "failed"]
     print(
-        f"\n{len(results)} set(s): {len(results) - failed} ok, {failed} failed; executed notebooks in {out}"
+        f"\n{len(results)} set(s): {len(results) - len(failed)} ok, {len(failed)} failed; "
+        f"executed notebooks in {out}"
     )
+    for r in failed:
+        print(f"failed: {r.params}: {r.error}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _print_unfinished(runner, out: Path, sets: list[dict], why: str) -> None:
+    """After an interruption: which sets the ledger does not record as done."""
+    try:
+        ledger = runner.Ledger(out).read()
+    except runner.BatchInputError:
+        ledger = {}
+    left = [s for s in sets if ledger.get(runner.param_slug(s), {}).get("status") != "done"]
+    print(f"covidnb run: {why}; the running notebooks were stopped", file=sys.stderr)
+    for s in left:
+        print(f"not done: {s}", file=sys.stderr)
