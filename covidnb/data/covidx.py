@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from covidnb.data.base import ImageFileDataset
 from covidnb.data.records import FolderIndex, Record
-from covidnb.data.tables import listed_lines, require_file
+from covidnb.data.tables import label_lines, require_file
 
 
 def source_folders(options: dict[str, Any], search_root) -> dict[str, list[FolderIndex]]:
@@ -66,13 +66,8 @@ class COVIDxDataset(ImageFileDataset):
         ]
         by_source = source_folders(options, search_root)
         records = []
-        for lineno, line in listed_lines(label_file):
-            parts = line.split()
-            if len(parts) < 3 or parts[2] not in classes:
-                raise ValueError(
-                    f"{label_file}:{lineno}: expected 'patientid filename label [source]' "
-                    f"with label in {classes}, got {line!r}"
-                )
+        form = "patientid filename label [source]"
+        for lineno, parts in label_lines(label_file, field=2, labels=classes, form=form):
             pid, fname, lab = parts[:3]
             src = parts[3] if len(parts) > 3 else ""
             path, found_src = None, src

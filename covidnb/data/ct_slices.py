@@ -25,8 +25,8 @@ from typing import Any
 
 from covidnb.data.base import ImageFileDataset
 from covidnb.data.imageio import IMAGE_EXTENSIONS
-from covidnb.data.records import Record, relative_id
-from covidnb.data.tables import listed_lines, read_text_csv, require_file
+from covidnb.data.records import Record
+from covidnb.data.tables import label_lines, listed_lines, read_text_csv, require_file
 
 log = logging.getLogger("covidnb.data")
 
@@ -63,15 +63,7 @@ def _index_split_files(root: Path, options, classes, split) -> list[Record]:
         )
         image_dir = root / spec["image_dir"]
         for lineno, fname in listed_lines(list_file):
-            path = image_dir / fname
-            records.append(
-                Record(
-                    path=path,
-                    label=ci,
-                    sample_id=relative_id(path, root),
-                    origin=f"{list_file}:{lineno}",
-                )
-            )
+            records.append(Record.at(image_dir / fname, root, ci, f"{list_file}:{lineno}"))
     return records
 
 
@@ -82,25 +74,12 @@ def _index_label_file(root: Path, options, classes, split) -> list[Record]:
     label_map = {str(k): v for k, v in options["label_map"].items()}
     image_dir = root / options.get("image_dir", "")
     records = []
-    for lineno, line in listed_lines(list_file):
-        parts = line.split()
-        if len(parts) < 2 or parts[1] not in label_map:
-            raise ValueError(
-                f"{list_file}:{lineno}: expected 'filename class ...' with class in "
-                f"{sorted(label_map)}, got {line!r}"
-            )
-        path = image_dir / parts[0]
-        cls = label_map[parts[1]]
+    form = "filename class [xmin ymin xmax ymax]"
+    for lineno, parts in label_lines(list_file, field=1, labels=sorted(label_map), form=form):
+        label = classes.index(label_map[parts[1]])
         extra = {"bbox": [float(v) for v in parts[2:6]]} if len(parts) >= 6 else {}
-        records.append(
-            Record(
-                path=path,
-                label=classes.index(cls),
-                sample_id=relative_id(path, root),
-                origin=f"{list_file}:{lineno}",
-                extra=extra,
-            )
-        )
+        origin = f"{list_file}:{lineno}"
+        records.append(Record.at(image_dir / parts[0], root, label, origin, extra=extra))
     return records
 
 
@@ -116,9 +95,7 @@ def _index_class_folders(root: Path, options, classes, split) -> list[Record]:
         for path in sorted(
             p for p in folder.rglob("*") if p.is_file() and p.name.lower().endswith(exts)
         ):
-            records.append(
-                Record(path=path, label=ci, sample_id=relative_id(path, root), origin=str(folder))
-            )
+            records.append(Record.at(path, root, ci, str(folder)))
     return records
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from covidnb.data.base import ImageFileDataset
-from covidnb.data.records import FolderIndex, Record, relative_id
+from covidnb.data.records import FolderIndex, Record
 from covidnb.data.tables import read_text_csv, require_file
 
 log = logging.getLogger("covidnb.data")
@@ -135,12 +135,12 @@ class CXRMetadataDataset(ImageFileDataset):
             klass = map_finding(row[finding_col], mapping)
             label = classes.index(klass) if klass in classes and passes else None
             records.append(
-                Record(
-                    path=path,
-                    label=label,
-                    sample_id=relative_id(path, root),
+                Record.at(
+                    path,
+                    root,
+                    label,
+                    f"{meta}:{rowno}",
                     patient_id=str(row[patient_col]).strip(),
-                    origin=f"{meta}:{rowno}",
                     extra={"finding": row[finding_col], "filtered": not passes},
                 )
             )

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from covidnb.data.base import ImageFileDataset
-from covidnb.data.records import Record, relative_id
+from covidnb.data.records import Record
 from covidnb.data.tables import listed_lines, require_file
 
 NIH_LABELS = [
@@ -143,12 +143,12 @@ class NIHChestXray14(ImageFileDataset):
                 (d / name for d in image_dirs if (d / name).is_file()), image_dirs[0] / name
             )
             records.append(
-                Record(
-                    path=path,
-                    label=labels_to_vector(row["Finding Labels"], classes),
-                    sample_id=relative_id(path, root),
+                Record.at(
+                    path,
+                    root,
+                    labels_to_vector(row["Finding Labels"], classes),
+                    origin[name],
                     patient_id=row["Patient ID"],
-                    origin=origin[name],
                     extra={
                         "normal": float(row["Finding Labels"].strip() == NO_FINDING),
                         "view": row["View Position"],

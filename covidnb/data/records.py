@@ -38,6 +38,12 @@ class Record:
     origin: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def at(cls, path: Path, root: Path, label: Any, origin: str, **kw: Any) -> Record:
+        """The record of the file ``path`` of the dataset at ``root``: its sample id is the path
+        relative to the root (:func:`relative_id`)."""
+        return cls(path=path, label=label, sample_id=relative_id(path, root), origin=origin, **kw)
+
     @property
     def exists(self) -> bool:
         return self.path.is_file()

@@ -87,15 +87,5 @@ def open_dataset(
     ``synthetic_n`` sets the phantom size and ``class_probs`` its class mix.
     """
     man = load_manifest(name)
-    return dataset_class(man.kind).open(
-        man,
-        split,
-        root=root,
-        image_size=image_size,
-        channels=channels,
-        transform=transform,
-        cache=cache,
-        fallback=fallback,
-        seed=seed,
-        **kw,
-    )
+    kw.update(image_size=image_size, channels=channels, transform=transform, cache=cache)
+    return dataset_class(man.kind).open(man, split, root=root, fallback=fallback, seed=seed, **kw)

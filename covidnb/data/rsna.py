@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from covidnb.data.base import ImageFileDataset
-from covidnb.data.records import Record, relative_id
+from covidnb.data.records import Record
 from covidnb.data.tables import read_text_csv, require_file
 
 
@@ -38,14 +38,7 @@ class RSNADataset(ImageFileDataset):
                 continue
             seen.add(pid)
             klass = cmap.get(row["class"])
-            path = image_dir / f"{pid}.dcm"
-            records.append(
-                Record(
-                    path=path,
-                    label=classes.index(klass) if klass in classes else None,
-                    sample_id=relative_id(path, root),
-                    patient_id=pid,
-                    origin=f"{info}:{rowno}",
-                )
-            )
+            label = classes.index(klass) if klass in classes else None
+            path, origin = image_dir / f"{pid}.dcm", f"{info}:{rowno}"
+            records.append(Record.at(path, root, label, origin, patient_id=pid))
         return records

@@ -54,6 +54,7 @@ class SyntheticDataset(BaseDataset):
                 )
             else:
                 targets = rng.permutation(np.arange(n) % k)
+        loading = {"transform": transform, "image_size": image_size, "channels": channels}
         self._set_samples(
             name=name or f"synthetic-{self.kind}",
             split=split,
@@ -62,12 +63,9 @@ class SyntheticDataset(BaseDataset):
             sample_ids=[f"synthetic/{i}" for i in range(n)],
             patient_ids=[f"synthetic-{i}" for i in range(n)],
             sources="synthetic",
-            root=None,
             multilabel=multilabel,
             synthetic=True,
-            transform=transform,
-            image_size=image_size,
-            channels=channels,
+            **loading,
         )
         self.gen_index = np.arange(n)
 

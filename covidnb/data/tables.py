@@ -54,8 +54,29 @@ def read_text_csv(
 def listed_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
     """``(line number, text)`` of each non-blank line of a UTF-8 list or label file, the text
     stripped of surrounding white space; line numbers count from 1 as editors do."""
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:  # name the file and line, not just the byte
+                raise ValueError(f"{path}:{lineno}: not UTF-8 text ({exc}); the file is "
+                                 "damaged or not a list file") from exc
             text = line.strip()
             if text:
                 yield lineno, text
+
+
+def label_lines(
+    path: str | os.PathLike, *, field: int, labels: Iterable[str], form: str
+) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, fields)`` of each non-blank line of a white-space separated label file
+    whose ``field``-th field is one of ``labels``; any other line raises ``ValueError`` naming
+    the file, the line, the expected ``form`` and the labels."""
+    labels = list(labels)
+    for lineno, line in listed_lines(path):
+        parts = line.split()
+        if len(parts) <= field or parts[field] not in labels:
+            raise ValueError(
+                f"{path}:{lineno}: expected {form!r} with label in {labels}, got {line!r}"
+            )
+        yield lineno, parts

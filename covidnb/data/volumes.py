@@ -31,7 +31,7 @@ import torch
 
 from covidnb.data.base import BaseDataset
 from covidnb.data.locate import DatasetNotFound
-from covidnb.data.records import Record, relative_id
+from covidnb.data.records import Record
 from covidnb.data.tables import require_file
 
 log = logging.getLogger("covidnb.data")
@@ -238,16 +238,8 @@ class COVID19CTSeg(VolumeDataset):
         records = []
         for p in sorted(image_dir.glob("*.nii*")):
             k = case_key(p, strip)
-            records.append(
-                Record(
-                    path=p,
-                    label=label,
-                    sample_id=relative_id(p, root),
-                    patient_id=k,
-                    origin=str(image_dir),
-                    extra={"lung": lungs.get(k), "infection": infections.get(k)},
-                )
-            )
+            masks = {"lung": lungs.get(k), "infection": infections.get(k)}
+            records.append(Record.at(p, root, label, str(image_dir), patient_id=k, extra=masks))
         return records
 
 
@@ -295,15 +287,10 @@ class MosMedData(VolumeDataset):
             cat = row["category"].strip()
             if cat not in classes:
                 raise ValueError(f"{reg}:{lineno}: category {cat!r} is not one of {classes}")
+            pid, origin = f"study_{int(row['study_id']):04d}", f"{reg}:{lineno}"
+            extra = {"infection": mask}  # masks-only copies hold no volumes
             records.append(
-                Record(
-                    path=main,
-                    label=classes.index(cat),
-                    sample_id=relative_id(main, root),
-                    patient_id=f"study_{int(row['study_id']):04d}",
-                    origin=f"{reg}:{lineno}",
-                    extra={"infection": mask},  # masks-only copies hold no volumes
-                )
+                Record.at(main, root, classes.index(cat), origin, patient_id=pid, extra=extra)
             )
         return records
 
