@@ -89,11 +89,21 @@ def execution_key(path: Path, parameters: dict, lib_digest: str) -> str:
 
 
 def _chapter_data_digest(folder: Path) -> str:
-    """Profiles and reported tables beside a notebook are inputs too."""
+    """Profiles and reported tables beside a notebook are inputs too, and so are the committed
+    reference records of the notebook's chapter (``results/<slug>/``, read by its
+    reported-vs-re-run notebook): a new reference run re-executes the chapter."""
+    from covidnb.chapters import RESULTS_ROOT
+    from covidnb.chapters.registry import slugs
+
     h = hashlib.sha256()
     for p in sorted(folder.rglob("*")):
         if p.is_file() and p.suffix in {".yaml", ".yml", ".csv", ".json"}:
             h.update(str(p.relative_to(folder)).encode())
+            h.update(p.read_bytes())
+    records = RESULTS_ROOT / folder.name
+    if folder.name in slugs() and records.is_dir():
+        for p in sorted(records.glob("*/*.json")):  # config, metrics, status of each run
+            h.update(str(p.relative_to(records)).encode())
             h.update(p.read_bytes())
     return h.hexdigest()
 

@@ -1,4 +1,5 @@
-"""The dresunet chapter's glue (profile → configurations) and its notebooks' display helpers."""
+"""The dresunet chapter's glue (profile → configurations), its declaration read by the shared view
+layer, and its own display helpers."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import pytest
 import torch
 from toydata import ToyDataset
 
-from covidnb.chapters import RESULTS_ROOT
+from covidnb.chapters import RESULTS_ROOT, views
 from covidnb.chapters import dresunet as ch
+from covidnb.chapters import dresunet_models as models_view
 from covidnb.chapters import dresunet_view as view
 from covidnb.experiment import normalise_config
 from covidnb.models import build_model, count_parameters
@@ -84,11 +86,11 @@ def test_ablation_grid():
 # -- stores -------------------------------------------------------------------------------------
 def test_resolve_store(monkeypatch, tmp_path):
     monkeypatch.setenv("COVIDNB_RUNS", str(tmp_path / "env"))
-    assert view.resolve_store("runs").root == tmp_path / "env"
-    assert view.resolve_store("results").root == RESULTS_ROOT
-    assert view.is_reference("results") and not view.is_reference("runs")
-    assert view.resolve_store("some/where").root == REPO_ROOT / "some" / "where"
-    assert view.resolve_store(tmp_path).root == tmp_path
+    assert views.resolve_store("runs").root == tmp_path / "env"
+    assert views.resolve_store("results").root == RESULTS_ROOT
+    assert views.is_reference("results") and not views.is_reference("runs")
+    assert views.resolve_store("some/where").root == REPO_ROOT / "some" / "where"
+    assert views.resolve_store(tmp_path).root == tmp_path
 
 
 def _store_done(store: RunStore, config: dict, metrics: dict) -> None:
@@ -110,17 +112,17 @@ def test_collect_runs_reads_stores_and_never_trains_into_results(tmp_path, monke
     _store_done(local, configs[0], {"accuracy": 0.5})
     _store_done(ref, configs[1], {"accuracy": 0.75})
     log = []
-    runs = view.collect_runs(configs, local, train=False, reference=ref, log=log.append)
+    runs = views.collect_runs(configs, local, train=False, reference=ref, log=log.append)
     assert [r.metrics["accuracy"] for r in runs] == [0.5, 0.75]
     assert runs[1].path.is_relative_to(tmp_path / "ref")
     # Missing runs: left out, or kept as None to stay aligned with the configurations.
     log.clear()
-    runs = view.collect_runs(configs, local, train=False, reference=None, drop_missing=False,
+    runs = views.collect_runs(configs, local, train=False, reference=None, drop_missing=False,
                              log=log.append)
     assert runs[0] is not None and runs[1] is None
     assert any("missing" in line and "vgg_small" in line for line in log)
     # The reference store is never trained into, even with train=True.
-    assert view.collect_runs(configs, "results", train=True, log=lambda _: None) == []
+    assert views.collect_runs(configs, "results", train=True, log=lambda _: None) == []
 
 
 # -- tables -------------------------------------------------------------------------------------
@@ -134,9 +136,9 @@ def _fake_run(model, seed, **metrics):
 def test_results_table_mean_std_in_table_units_and_order():
     runs = [_fake_run("dresunet", 0, accuracy=0.5, f1=0.61), _fake_run("dresunet", 1, accuracy=0.7, f1=0.65),
             _fake_run("simplecnn", 0, auc=0.8123)]
-    frame = view.runs_frame(runs)
+    frame = views.runs_frame(ch.SPEC, runs)
     assert list(frame.repeats) == [2, 2, 1]
-    t = view.results_table(frame)
+    t = views.results_table(ch.SPEC, frame)
     assert list(t.index) == ["SimpleCNN", "DResUNet"]  # Table 5.1's order, not the input's
     std = np.std([50.0, 70.0], ddof=1)
     assert t.loc["DResUNet", "Accuracy %"] == f"60.00 ± {std:.2f}"
@@ -147,9 +149,9 @@ def test_results_table_mean_std_in_table_units_and_order():
 
 def test_runs_frame_skips_missing_with_their_labels_and_keeps_variant_order():
     runs = [_fake_run("simplecnn", 0, auc=0.6), None, _fake_run("simplecnn", 0, auc=0.7)]
-    frame = view.runs_frame(runs, labels=["zeta", "lost", "alpha"])
+    frame = views.runs_frame(ch.SPEC, runs, labels=["zeta", "lost", "alpha"])
     assert list(frame.variant) == ["zeta", "alpha"]
-    t = view.results_table(frame, by=["Model", "variant"])
+    t = views.results_table(ch.SPEC, frame, by=["Model", "variant"])
     assert [v for _, v in t.index] == ["zeta", "alpha"]
 
 
@@ -172,13 +174,15 @@ def test_compare_table51_and_wide_layout():
     from covidnb.report import reported_table
 
     runs = [_fake_run("dresunet", s, accuracy=a, f1=0.5) for s, a in ((0, 0.80), (1, 0.90))]
-    wide = view.comparison_wide(view.compare_table51(view.runs_frame(runs)))
+    wide = views.comparison_wide(ch.SPEC, views.compare_one(ch.SPEC, "Table 5.1", views.runs_frame(ch.SPEC, runs)))
     printed = float(reported_table("dresunet", "5.1").set_index("Model").loc["DResUNet", "Accuracy %"])
     assert wide.loc["DResUNet", ("Accuracy %", "paper")] == f"{printed:.2f}"
     assert wide.loc["DResUNet", ("Accuracy %", "Δ")] == f"{85.0 - printed:+.2f}"
-    assert wide.loc["DResUNet", ("", "runs")] == 2
+    std = np.std([80.0, 90.0], ddof=1)
+    assert wide.loc["DResUNet", ("Accuracy %", "re-run")] == f"85.00 ± {std:.2f} (n = 2)"
+    assert wide.loc["DResUNet", ("F1-score", "re-run")] == "0.5000 ± 0.0000 (n = 2)"  # Table 5.1: 4 decimals
     assert wide.loc["VGG", ("Accuracy %", "re-run")] == "—"
-    assert view.compare_table51(pd.DataFrame()) is None
+    assert views.compare_all(ch.SPEC, pd.DataFrame()) == {}
 
 
 def test_compare_refuses_synthetic_runs():
@@ -187,22 +191,22 @@ def test_compare_refuses_synthetic_runs():
     run = _fake_run("dresunet", 0)
     run.synthetic = True
     with pytest.raises(SyntheticRunError):
-        view.compare_table51(view.runs_frame([run]))
+        views.compare_one(ch.SPEC, "Table 5.1", views.runs_frame(ch.SPEC, [run]))
 
 
 def test_profile_vs_thesis_marks_departures():
-    t = view.profile_vs_thesis("cpu")
+    t = views.profile_vs_paper(ch.SPEC, "cpu")
     assert bool(t.loc["width", "differs"]) and bool(t.loc["image_size", "differs"])
     # cpu raises the lr tenfold (stated); batch size and optimiser stay the thesis' ones.
     assert bool(t.loc["lr", "differs"])
     assert not bool(t.loc["batch_size", "differs"]) and not bool(t.loc["optimizer", "differs"])
-    assert "§4.2" in t.loc["lr", "where the thesis says it"]
+    assert "§4.2" in t.loc["lr", "where the paper says it"]
 
 
 def test_file_summary_known_values():
     files = pd.DataFrame({"class": ["a", "a", "b"], "width": [100, 300, 50], "height": [100, 150, 100],
                           "mode": ["L", "RGB", "RGB"], "misnamed": [False, True, False]})
-    s = view.file_summary(files)
+    s = views.file_summary(files)
     assert s.loc["a", "images"] == 2 and s.loc["a", "misnamed files"] == 1
     assert s.loc["a", "aspect (w/h) min / median / max"] == "1.00 / 1.50 / 2.00"
     assert s.loc["a", "non-square %"] == 50.0
@@ -214,31 +218,31 @@ def test_confident_indices_orders_by_score():
     pred = pd.DataFrame({"sample_id": ["s3", "s1", "s2", "s0"], "label": [1, 1, 0, 1],
                          "p_CT_COVID": [0.2, 0.9, 0.99, 0.5], "p_CT_NonCOVID": [0.8, 0.1, 0.01, 0.5]})
     run = SimpleNamespace(predictions=pred)
-    assert view.confident_indices(run, ds, "CT_COVID", 2) == [1, 0]
-    assert view.confident_indices(run, ds, "CT_NonCOVID", 5) == [2]
+    assert views.confident_indices(run, ds, "CT_COVID", 2) == [1, 0]
+    assert views.confident_indices(run, ds, "CT_NonCOVID", 5) == [2]
 
 
 # -- models -------------------------------------------------------------------------------------
 def test_deformable_identities_hold():
-    checks = view.deform_checks()
+    checks = models_view.deform_checks()
     assert len(checks) == 3
     assert (checks["max |difference|"] < 1e-6).all(), checks
 
 
 def test_shift_with_deform_conv_reads_the_offset_position():
     x = torch.arange(5.0).repeat(5, 1)[None, None]  # each pixel holds its column index
-    out = view.shift_with_deform_conv(x, dy=0.0, dx=2.0)
+    out = models_view.shift_with_deform_conv(x, dy=0.0, dx=2.0)
     assert torch.allclose(out[0, 0, :, :3], x[0, 0, :, :3] + 2)
     assert torch.allclose(out[0, 0, :, 3:], torch.zeros(5, 2))  # beyond the border: zero
-    down = view.shift_with_deform_conv(x.transpose(-1, -2), dy=1.0, dx=0.0)
+    down = models_view.shift_with_deform_conv(x.transpose(-1, -2), dy=1.0, dx=0.0)
     assert torch.allclose(down[0, 0, :4], x.transpose(-1, -2)[0, 0, :4] + 1)
 
 
 def test_parameter_and_parts_tables():
-    t = view.parameter_table({"smoke": 4, "tiny": 2})
+    t = models_view.parameter_table({"smoke": 4, "tiny": 2})
     assert t.loc["DResUNet", "smoke (width 4)"] == count_parameters(build_model("dresunet", width=4))
     assert (t["tiny (width 2)"] < t["smoke (width 4)"]).all()
-    parts = view.parts_table(2)
+    parts = models_view.parts_table(2)
     assert parts.loc["DResUNet", "deformable convs"] == 5  # x2…x5 and the head's 1×1
     assert parts.loc["ResUNet", "deformable convs"] == 0
     assert parts.loc["ResUNet_ECSA", "ECAsE"] == 1 and parts.loc["ResUNet_ECSA", "FPRM"] == 0
@@ -246,19 +250,19 @@ def test_parameter_and_parts_tables():
 
 
 def test_shapes_and_module_costs():
-    shapes = view.forward_shapes(2, 64)
+    shapes = models_view.forward_shapes(2, 64)
     assert set(shapes["output"]) == {(2, 1)}
-    stages = view.stage_shapes("dresunet", 2, 64).set_index("block")["output shape"]
+    stages = models_view.stage_shapes("dresunet", 2, 64).set_index("block")["output shape"]
     assert stages["x1"] == (1, 2, 32, 32) and stages["x5"] == (1, 16, 4, 4)
     assert stages["att22"] == (1, 2, 32, 32) and stages["fc"] == (1, 1)
-    costs = view.module_costs(4)
+    costs = models_view.module_costs(4)
     assert (costs["input"].map(lambda s: s[1:]) == costs["output"].map(lambda s: s[1:])).iloc[2:].all()
     plain, deform = costs["parameters"].iloc[0], costs["parameters"].iloc[1]
     assert deform - plain == 16 * 27 * 9 + 27  # the offset/mask branch: 3×3 conv, 16 → 27 channels
 
 
 def test_readings_come_from_the_docstrings():
-    r = view.readings()
+    r = models_view.readings()
     assert set(r) >= {"resunet", "fprm", "attention", "unet"}
     for name in ("resunet", "fprm", "attention", "unet", "vgg_small", "simplecnn"):
         assert "reading" in r[name].lower(), name
@@ -291,12 +295,12 @@ def test_training_figures_from_runs(tmp_path):
             run.save_history(pd.DataFrame({"epoch": [1, 2], "train_loss": [0.7, 0.6],
                                            "val_loss": [0.7, 0.65], "val_auc": [0.5, 0.6]}))
         runs.append(store.run(cfg, body, log=lambda _: None))
-    fig = view.curves_by_model(runs)
+    fig = views.curves_by(ch.SPEC, runs)
     assert [ax.get_title() for ax in fig.axes] == ["train_loss", "val_loss", "val_auc"]
-    fig = view.confusion_grid(runs)
+    fig = views.confusion_grid(ch.SPEC, runs)
     counts = [int(t.get_text()) for t in fig.axes[0].texts]
     assert sum(counts) == 10
-    ax = view.roc_by_model(runs)
+    ax = views.roc_by(ch.SPEC, runs)
     assert len(ax.get_legend().get_texts()) == 2
     matplotlib.pyplot.close("all")
 
@@ -315,7 +319,7 @@ def test_setup_sets_one_thread_for_smoke(monkeypatch):
     monkeypatch.delenv("COVIDNB_PROGRESS", raising=False)
     before = torch.get_num_threads()
     try:
-        s = view.setup("smoke")
+        s = views.setup(ch.SPEC, "smoke")
         assert s["profile"] == "smoke" and torch.get_num_threads() == 1
         import os
 
@@ -324,7 +328,7 @@ def test_setup_sets_one_thread_for_smoke(monkeypatch):
         torch.set_num_threads(before)
 
 
-def test_unit_scale_matches_table_5_1():
-    assert view._unit_scale("F1-score") == (1.0, 4)
-    assert all(view._unit_scale(c) == (100.0, 2) for c in ch.TABLE_METRICS if c != "F1-score")
+def test_units_and_decimals_match_table_5_1():
+    assert ch.SPEC.unit("F1-score") == "fraction" and ch.SPEC.digits == {"%": 2, "fraction": 4}
+    assert all(ch.SPEC.unit(c) == "%" for c in ch.TABLE_METRICS if c != "F1-score")
     assert ch.TABLE_UNITS == {c: ("fraction" if c == "F1-score" else "%") for c in ch.TABLE_METRICS}

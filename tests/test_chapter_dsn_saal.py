@@ -1,5 +1,6 @@
 """Chapter ``dsn_saal`` glue: profiles → run_experiment configurations, the three grids, the
-labels that tie runs to the paper's tables, and the view helpers the notebooks call.
+labels that tie runs to the paper's tables, the shared view layer reading the chapter's
+declaration, and the chapter's own view helpers.
 
 Nothing here trains a VGG: run records are written into a temporary store by hand (metrics,
 history, predictions), so the tests take seconds.
@@ -15,6 +16,7 @@ import torch
 from covidnb import report
 from covidnb.chapters import dsn_saal as ch
 from covidnb.chapters import dsn_saal_view as view
+from covidnb.chapters import views
 from covidnb.experiment import normalise_config
 from covidnb.losses import build_loss
 from covidnb.models import build_model
@@ -228,36 +230,36 @@ def fake_store(tmp_path):
 
 def test_runs_frame_and_results_table(fake_store):
     _, runs = fake_store
-    frame = view.runs_frame(runs)
+    frame = views.runs_frame(ch.SPEC, runs)
     assert len(frame) == 6 and set(frame["repeats"]) == {2}
     assert frame["train_counts"].iloc[0] == {"CT_NonCOVID": 234, "CT_COVID": 191}
-    table = view.results_table(frame[frame["keep_covid"] == 1.0], by="table3", columns=("ACC", "SEN"))
+    table = views.results_table(ch.SPEC, frame[frame["keep_covid"] == 1.0], by="table3", columns=("ACC", "SEN"))
     # ACC: mean of 0.70 and 0.80 = 0.75, sample std = 0.0707; SEN at 0.5: 3 of 3 positives
     assert table.loc["VGG-16 [29]", "ACC"] == "0.750 ± 0.071"
     assert table.loc["VGG-16 [29]", "SEN"] == "1.000 ± 0.000"
     assert table.loc["VGG-16 [29]", "runs"] == 2
-    ordered = view.results_table(frame, by="table6", order=["25% of COVID-19", "Stand. split"])
+    ordered = views.results_table(ch.SPEC, frame, by="table6", order=["25% of COVID-19", "Stand. split"])
     assert list(ordered.index) == ["25% of COVID-19", "Stand. split"]
 
 
 def test_sensitivity_change_is_difference_to_full_data(fake_store):
     _, runs = fake_store
-    change = view.sensitivity_change(view.runs_frame(runs))
+    change = view.sensitivity_change(views.runs_frame(ch.SPEC, runs))
     # scores halved: positives at 0.35, 0.4, 0.45 fall below 0.5 → SEN 0 against 1 on full data
     assert change.loc["25% of COVID-19", "Δ SEN VGG-16-BN"] == -1.0
 
 
 def test_finished_runs_reads_reference_then_store(fake_store, tmp_path):
     store, runs = fake_store
-    got = view.finished_runs("cpu", store=store, reference=None)
+    got = views.finished_runs(ch.SPEC, "cpu", store=store, reference=None)
     assert {r.key for r in got} == {r.key for r in runs}
-    assert view.finished_runs("smoke", store=store, reference=None) == []
+    assert views.finished_runs(ch.SPEC, "smoke", store=store, reference=None) == []
 
 
 def test_compare_all_differences_and_smoke_marking(fake_store):
     _, runs = fake_store
-    frame = view.runs_frame(runs)
-    res = view.compare_all(frame, "cpu")
+    frame = views.runs_frame(ch.SPEC, runs)
+    res = views.compare_all(ch.SPEC, frame, "cpu")
     t5 = res["Table 5"].set_index(["Method", "metric"])
     assert t5.loc[("CE", "ACC"), "n_runs"] == 2
     assert math.isclose(t5.loc[("CE", "ACC"), "difference"], 0.75 - 0.836)
@@ -266,18 +268,18 @@ def test_compare_all_differences_and_smoke_marking(fake_store):
     assert math.isclose(t6.loc[("25% of COVID-19", "ACC Base."), "rerun_mean"], 0.65)
     t8 = res["Table 8"]
     assert any("COVID19-CT" in line for line in t8.attrs["differences"])
-    smoke = view.compare_all(frame, "smoke")["Table 5"].set_index(["Method", "metric"])
-    assert smoke.loc[("CE", "ACC"), "note"] == view.NOT_COMPARABLE
+    smoke = views.compare_all(ch.SPEC, frame, "smoke")["Table 5"].set_index(["Method", "metric"])
+    assert smoke.loc[("CE", "ACC"), "note"] == views.NOT_COMPARABLE
     assert not smoke.loc[("CE", "ACC"), "comparable"] and math.isnan(smoke.loc[("CE", "ACC"), "difference"])
-    wide = view.comparison_wide(res["Table 5"])
+    wide = views.comparison_wide(ch.SPEC, res["Table 5"])
     assert wide.loc["CE", ("ACC", "paper")] == "0.836 ± 0.013"
 
 
 def test_compare_all_refuses_synthetic(fake_store):
     _, runs = fake_store
-    frame = view.runs_frame(runs).assign(synthetic=True)
+    frame = views.runs_frame(ch.SPEC, runs).assign(synthetic=True)
     with pytest.raises(report.SyntheticRunError):
-        view.compare_all(frame, "cpu")
+        views.compare_all(ch.SPEC, frame, "cpu")
 
 
 def test_figures_from_runs(fake_store):
@@ -287,16 +289,16 @@ def test_figures_from_runs(fake_store):
     _, runs = fake_store
     fig = view.saal_trajectories(runs)
     assert [len(ax.lines) for ax in fig.axes] == [2, 2, 4]  # α, β_main, w_0 and w_1 for 2 seeds
-    fig = view.confusion_by_ratio(runs)
+    fig = views.confusion_grid(ch.SPEC, runs, by="table6_method", cols="keep_covid")
     assert len(fig.axes) == 4  # (Base., D.S.) × (100 %, 25 %), the empty D.S. 25 % panel hidden
-    ax = view.roc_by_model(runs)
+    ax = views.roc_by(ch.SPEC, runs, by=["network", "Loss"], where={"keep_covid": 1.0})
     assert len(ax.lines) == 3  # two networks + the diagonal
 
 
 def test_claims_pair_by_seed_and_compare_signs(fake_store):
     _, runs = fake_store
-    frame = view.runs_frame(runs)
-    table = view.claims(frame, view.compare_all(frame, "cpu"))
+    frame = views.runs_frame(ch.SPEC, runs)
+    table = views.claims(ch.SPEC, frame, views.compare_all(ch.SPEC, frame, "cpu"))
     row = table.set_index(["claim", "metric"]).loc[("DSN-SAAL − baseline, Stand. split", "ACC")]
     # Table 6: 0.920 − 0.836 printed; re-run 0.9 − 0.7 (seed 0), 0.9 − 0.8 (seed 1)
     assert math.isclose(row["paper Δ"], 0.084) and math.isclose(row["re-run Δ"], 0.15)
@@ -310,9 +312,9 @@ def test_claims_pair_by_seed_and_compare_signs(fake_store):
     # SEN: both detect all three positives → Δ 0, no sign to compare
     sen = table.set_index(["claim", "metric"]).loc[("DSN-SAAL − baseline, Stand. split", "SEN")]
     assert sen["re-run Δ"] == 0 and sen["same sign"] is None
-    wide = view.claims_wide(table)
+    wide = views.claims_wide(ch.SPEC, table)
     assert wide.loc[("Table 6", "DSN-SAAL − baseline, Stand. split"), "ACC"] == "+0.084 | +0.150 ± 0.071 (n=2) ✓"
-    assert view.claims_wide(table.iloc[0:0]).empty
+    assert views.claims_wide(ch.SPEC, table.iloc[0:0]).empty
 
 
 def _stored_cams(run, ids):
@@ -329,7 +331,7 @@ def test_stored_cam_galleries_pair_baseline_with_dsn_saal(fake_store):
     matplotlib.use("Agg")
     _, runs = fake_store
     assert view.cam_pairs_with_cams(runs).empty
-    by = {(r.config["model"], view.describe(r.config)["keep_covid"], r.config["seed"]): r for r in runs}
+    by = {(r.config["model"], ch.describe(r.config)["keep_covid"], r.config["seed"]): r for r in runs}
     ids = ["a.png", "b.png", "c.png"]
     _stored_cams(by[("vgg16_bn", 1.0, 1)], ids)
     _stored_cams(by[("vgg16_bn", 0.25, 0)], ids)  # its DSN-SAAL partner has no CAMs: no pair
@@ -337,13 +339,13 @@ def test_stored_cam_galleries_pair_baseline_with_dsn_saal(fake_store):
     _stored_cams(by[("dsn_vgg16_bn", 1.0, 1)], ids)
     pairs = view.cam_pairs_with_cams(runs)
     assert [(k, s) for k, s in zip(pairs["keep_covid"], pairs["seed"])] == [(1.0, 1)]
-    fig = view.stored_cam_pair(pairs["runs"][0])
+    fig = views.stored_cam_rows(pairs["runs"][0])
     assert len(fig.axes) == 3 * 3 and list(fig.results) == ["VGG-16-BN + CE", "DSN-SAAL"]
     _stored_cams(by[("dsn_vgg16_bn", 1.0, 1)], ["a.png", "x.png", "c.png"])
-    with pytest.raises(ValueError, match="different slices"):
-        view.stored_cam_pair(pairs["runs"][0])
+    with pytest.raises(ValueError, match="different images"):
+        views.stored_cam_rows(pairs["runs"][0])
     with pytest.raises(FileNotFoundError, match="has no stored CAMs"):
-        view.stored_cam_pair({"CE": by[("vgg16_bn", 1.0, 0)]})
+        views.stored_cam_rows({"CE": by[("vgg16_bn", 1.0, 0)]})
 
 
 def test_saal_gradient_signs_follow_the_loss():
@@ -374,6 +376,6 @@ def test_side_output_shapes_at_64_px():
 
 
 def test_profile_vs_paper_marks_departures():
-    t = view.profile_vs_paper("cpu")
+    t = views.profile_vs_paper(ch.SPEC, "cpu")
     assert t.loc["epochs", "differs"] and not t.loc["lr", "differs"]
     assert t.loc["lr", "where the paper says it"] == "§4.3"

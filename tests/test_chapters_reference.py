@@ -6,7 +6,8 @@ import types
 
 import pytest
 
-from covidnb.chapters import dsn_saal, reference
+from covidnb.chapters import dsn_saal, reference, registry
+from covidnb.chapters.contract import Chapter
 from covidnb.runs.store import canonical_json
 
 
@@ -58,7 +59,15 @@ def toy_chapter(monkeypatch, tmp_path):
                 "train": {"epochs": 1, "batch_size": 8, "max_steps_per_epoch": 1, "progress": False}}
     mod = types.ModuleType("covidnb.chapters.toy")
     mod.grid = lambda profile: [cfg(s) for s in range(3)]
+    mod.reference_cams = None  # a test may set it
     monkeypatch.setitem(sys.modules, "covidnb.chapters.toy", mod)
+    # The runner finds a chapter through the registry only: declare the toy there.
+    toy = Chapter(slug="toy", title="a toy chapter", classes=("neg", "pos"), positive="pos",
+                  experiment_config=lambda profile, seed: cfg(seed),
+                  grids={"all": lambda profile: mod.grid(profile)},
+                  reference_cams=lambda c: mod.reference_cams(c) if mod.reference_cams else None,
+                  describe=lambda c: {"model": c["model"]})
+    monkeypatch.setitem(registry._CHAPTERS, "toy", toy)
     return mod
 
 

@@ -1,7 +1,9 @@
-"""Chapter ``dresunet`` (Xu 2021, BSc thesis): profile → experiment configuration, results table.
+"""Chapter ``dresunet`` (Xu 2021, BSc thesis): profile → experiment configuration, and the
+chapter's declaration (:data:`SPEC`, :class:`~covidnb.chapters.contract.Chapter`).
 
 The thesis trains each model once (Table 5.1); the ``cpu`` profile repeats three seeds. Every
 setting comes from ``nbs/dresunet/profiles.yaml``; nothing here chooses a hyper-parameter.
+This is the smallest chapter: ``book/add_a_chapter.md`` walks through it.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from covidnb.chapters import base_config
+from covidnb.chapters.contract import Chapter, Comparison
 from covidnb.profiles import load_profile
 
 CHAPTER = "dresunet"
@@ -95,3 +98,29 @@ def ablation_grid(profile: str | dict, models: list[str] | None = None,
         raise KeyError(f"unknown ablation variant(s) {unknown}; known: {list(ABLATIONS)}")
     return [(v, experiment_config(p, m, s, **{**overrides, **ABLATIONS[v]}))
             for s in seeds for m in models for v in variants]
+
+
+def describe(config: dict) -> dict[str, Any]:
+    """What a configuration stands for in Table 5.1: the model and its row label, and the width."""
+    model = config["model"]
+    return {"model": model, "Model": TABLE_NAMES.get(model, model),
+            "width": (config.get("model_kwargs") or {}).get("width")}
+
+
+SPEC = Chapter(
+    slug=CHAPTER,
+    title="Xu 2021 (BSc thesis): seven models on COVID-CT",
+    classes=CLASSES,
+    positive="CT_COVID",  # label 1: Table 5.1's precision and recall are COVID's
+    model_names=TABLE_NAMES,
+    metrics=TABLE_METRICS,
+    units=TABLE_UNITS,
+    digits={"%": 2, "fraction": 4},  # as Table 5.1 prints them
+    substitution="COVID-CT official split files (the thesis does not name the split behind Table 5.1)",
+    experiment_config=experiment_config,
+    grids={"all": grid, "ablation": ablation_grid},
+    describe=describe,
+    comparisons=(Comparison("Table 5.1", "5.1", on=("Model", "Model"), metrics=TABLE_METRICS,
+                            unit=TABLE_UNITS),),
+    row_orders={"Model": tuple(TABLE_NAMES.values())},
+)

@@ -12,7 +12,9 @@ Three experiments, each a grid of :func:`experiment_config` calls; every setting
 
 Configurations shared by two experiments (VGG-16-BN with CE, DSN-SAAL, DSN with CE) are
 identical dicts, so they key to one run in the store. :func:`grid` is the union, the reference
-re-run's input (``python -m covidnb.chapters.reference dsn_saal``).
+re-run's input (``python -m covidnb.chapters.reference dsn_saal``). How a run reads in the
+paper's tables is :mod:`covidnb.chapters.dsn_saal_tables`; :data:`SPEC` declares the chapter
+(:class:`~covidnb.chapters.contract.Chapter`).
 """
 
 from __future__ import annotations
@@ -20,39 +22,37 @@ from __future__ import annotations
 from typing import Any
 
 from covidnb.chapters import base_config
+from covidnb.chapters.contract import Chapter
+from covidnb.chapters.dsn_saal_tables import (  # noqa: F401  (the paper's names, re-exported)
+    BASELINE,
+    CLAIMS,
+    COMPARISONS,
+    DSN_PREFIX,
+    DSN_SAAL,
+    LOSS_NAMES,
+    METRICS,
+    NETWORK_NAMES,
+    PROPOSED,
+    ROW_ORDERS,
+    SUBSTITUTION,
+    TABLE3_NAMES,
+    TABLE4_NAMES,
+    TABLE5_NAMES,
+    TABLE6_NAMES,
+    describe,
+    is_dsn,
+    keep_covid_of,
+)
 from covidnb.profiles import load_profile
 
 CHAPTER = "dsn_saal"
 TRAIN_KEYS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "scheduler",
               "scheduler_kwargs", "max_steps_per_epoch", "select")
-DSN_PREFIX = "dsn_"
 SAAL_OUTPUTS = 6  # main + five side outputs (§3.4: one β per output)
-
-# Row labels of the paper's tables for the registry names (reported/*.csv spell them so).
-TABLE3_NAMES = {"vgg16_bn": "VGG-16 [29]", "resnet50": "ResNet-50 [34]",
-                "densenet169": "DenseNet-169 [35]", "mobilenet_v2": "MobileNet-V2 [36]",
-                "resnext50": "ResNeXt-50 [37]"}
-TABLE4_NAMES = {"vgg16_bn": "VGG-16", "resnet50": "ResNet-50", "densenet169": "DenseNet-169",
-                "resnext50": "ResNeXt-50"}
-TABLE5_NAMES = {"ce": "CE", "focal": "Focal Loss [22]", "class_balanced": "CB Loss [21]",
-                "symmetric_ce": "SCE [24]", "saal": "SAAL (Proposed)"}
-TABLE6_NAMES = {1.0: "Stand. split", 0.25: "25% of COVID-19", 0.1: "10% of COVID-19",
-                0.05: "5% of COVID-19", 0.01: "1% of COVID-19"}
-DSN_SAAL = "DSN-SAAL (Proposed)"
-NETWORK_NAMES = {"vgg16_bn": "VGG-16-BN", "resnet50": "ResNet-50", "densenet169": "DenseNet-169",
-                 "mobilenet_v2": "MobileNet-V2", "resnext50": "ResNeXt-50"}
-LOSS_NAMES = {"ce": "CE", "focal": "focal", "class_balanced": "CB", "symmetric_ce": "SCE",
-              "saal": "SAAL"}
-BASELINE = ("vgg16_bn", "ce")
-PROPOSED = ("dsn_vgg16_bn", "saal")
 
 
 def settings(profile: str | dict) -> dict[str, Any]:
     return load_profile(CHAPTER, profile) if isinstance(profile, str) else dict(profile)
-
-
-def is_dsn(model: str) -> bool:
-    return model.startswith(DSN_PREFIX)
 
 
 def loss_kwargs(p: dict, model: str, loss: str) -> dict[str, Any]:
@@ -214,34 +214,20 @@ def reference_cams(config: dict) -> dict[str, Any] | None:
     return {"per_class": CAM_PER_CLASS, "labels": [1, 0], "seed": 0}
 
 
-def keep_covid_of(config: dict, profile: str | dict | None = None) -> float:
-    """The ``keep_covid`` a configuration was built with (1.0 when nothing was cut)."""
-    sub = config.get("subsample")
-    if not sub:
-        return 1.0
-    p = settings(profile or config["profile"])
-    base = float(p.get("subsample") or 1.0)
-    return round(float(sub[p["positive"]]) / base, 4)
-
-
-def describe(config: dict) -> dict[str, Any]:
-    """What a configuration stands for in the paper's tables: network, backbone, loss, kept
-    COVID-19 fraction and the row label of Tables 3/8, 4, 5 and 6 it re-runs (``None`` if none)."""
-    model, loss = config["model"], config["loss"]
-    backbone = model[len(DSN_PREFIX):] if is_dsn(model) else model
-    dsn = is_dsn(model)
-    keep = keep_covid_of(config)
-    proposed = (model, loss) == PROPOSED
-    full = keep == 1.0  # Tables 3-5 use the whole training set
-    return {
-        "model": model, "backbone": backbone, "dsn": dsn, "loss": loss, "keep_covid": keep,
-        "network": ("DSN-" if dsn else "") + NETWORK_NAMES.get(backbone, backbone),
-        "Loss": LOSS_NAMES.get(loss, loss),
-        "table3": (DSN_SAAL if proposed else TABLE3_NAMES.get(model) if loss == "ce" else None)
-        if full else None,
-        "table4": (f"{TABLE4_NAMES[backbone]} | {'DSN' if dsn else 'Baseline'}"
-                   if full and loss == "ce" and backbone in TABLE4_NAMES else None),
-        "table5": TABLE5_NAMES.get(loss) if full and model == "vgg16_bn" else None,
-        "table6": (TABLE6_NAMES.get(keep) if (model, loss) in (BASELINE, PROPOSED) else None),
-        "table6_method": "Base." if (model, loss) == BASELINE else ("D.S." if proposed else None),
-    }
+SPEC = Chapter(
+    slug=CHAPTER,
+    title="Hu et al. 2021, Neurocomputing: deep supervision + SAAL",
+    classes=("CT_NonCOVID", "CT_COVID"),
+    positive="CT_COVID",  # Table 6 reads COVID-19 against the rest
+    model_names={**NETWORK_NAMES, **{DSN_PREFIX + k: f"DSN-{v}" for k, v in NETWORK_NAMES.items()}},
+    loss_names=TABLE5_NAMES,
+    metrics=METRICS,
+    digits={"fraction": 3},
+    substitution=SUBSTITUTION,
+    dataset_label="{dataset} (substitute for COVID19-Diag)",
+    # configurations: the three experiments, their union and the reference plan (Tables 8, 6, 5 first)
+    experiment_config=experiment_config, grids={"all": grid, **EXPERIMENTS},
+    reference_grid=reference_grid, reference_cams=reference_cams,
+    # how a run reads in the paper (dsn_saal_tables)
+    describe=describe, comparisons=COMPARISONS, claims=CLAIMS, row_orders=ROW_ORDERS,
+)

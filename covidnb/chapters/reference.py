@@ -35,7 +35,6 @@ its parent (``prctl(PR_SET_PDEATHSIG)`` on Linux, and a poll of the parent pid e
 from __future__ import annotations
 
 import argparse
-import importlib
 import math
 import multiprocessing as mp
 import os
@@ -50,8 +49,10 @@ from covidnb.chapters import RESULTS_ROOT
 
 
 def _grid(chapter: str, profile: str, limit: int | None = None) -> list[dict]:
-    mod = importlib.import_module(f"covidnb.chapters.{chapter}")
-    plan = getattr(mod, "reference_grid", mod.grid)(profile)
+    """The chapter's reference plan (its declared ``reference_grid``, else its whole grid)."""
+    from covidnb.chapters.registry import get_chapter
+
+    plan = get_chapter(chapter).reference_plan(profile)
     return plan if limit is None else plan[:limit]
 
 
@@ -88,8 +89,9 @@ def _label(cfg: dict) -> str:
 
 
 def _cam_spec(chapter: str, cfg: dict) -> dict | None:
-    hook = getattr(importlib.import_module(f"covidnb.chapters.{chapter}"), "reference_cams", None)
-    return None if hook is None else hook(cfg)
+    from covidnb.chapters.registry import get_chapter
+
+    return get_chapter(chapter).cams(cfg)
 
 
 def _store_cams(run, spec: dict, tag: str) -> None:

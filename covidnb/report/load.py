@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from covidnb.chapters.registry import slugs
 from covidnb.paths import REPO_ROOT
 from covidnb.report.intervals import is_number
 from covidnb.report.schema import (
@@ -31,7 +32,8 @@ from covidnb.report.schema import (
     parse_chapter_spec,
 )
 
-CHAPTERS = ("dsn_saal", "dual_sampling", "deepcxray", "dresunet", "pepx_resnet")
+# Every registered chapter has reported tables, built or not (covidnb.chapters.registry).
+CHAPTERS = slugs()
 MISSING = {"", "-", "–", "—"}
 SD_SUFFIX = " ±"
 ROW_SEP = " | "

@@ -1,6 +1,7 @@
-"""Run-store helpers every chapter's notebooks share: resolve a store by name, read a
-configuration's finished run (from the committed reference store first), train what is missing
-into a scratch store — never into ``results/`` — and the synthetic banner."""
+"""Run-store helpers every chapter's notebooks share: a notebook's session set-up, resolve a
+store by name, read a configuration's finished run (from the committed reference store first),
+train what is missing into a scratch store — never into ``results/`` — a run with its
+checkpoint for Grad-CAM, and the synthetic banner."""
 
 from __future__ import annotations
 
@@ -9,7 +10,31 @@ from pathlib import Path
 from typing import Any
 
 from covidnb.chapters import RESULTS_ROOT
+from covidnb.chapters.registry import get_chapter
 from covidnb.paths import REPO_ROOT, runs_root
+
+
+# -- session ------------------------------------------------------------------------------------
+def setup(chapter, profile: str, progress: bool | None = None) -> dict[str, Any]:
+    """Display options for a notebook; returns the profile's settings.
+
+    For ``smoke`` the models are so small that a second intra-op thread costs more in
+    synchronisation than it saves (measured 3–6× slower on a busy 2-core machine, a smoke VGG
+    and a width-4 DResUNet), so torch gets one thread; progress bars are off for ``smoke``
+    (``progress=None``) to keep CI logs short.
+    """
+    import os
+
+    import pandas as pd
+    import torch
+
+    pd.set_option("display.max_colwidth", 120)
+    pd.set_option("display.width", 160)
+    if profile == "smoke":
+        torch.set_num_threads(1)
+    if progress is False or (progress is None and profile == "smoke"):
+        os.environ["COVIDNB_PROGRESS"] = "0"
+    return get_chapter(chapter).settings(profile)
 
 
 # -- stores and runs ----------------------------------------------------------------------------
@@ -78,6 +103,45 @@ def collect_runs(configs: Iterable[dict], store: Any = "runs", *, train: bool = 
     log(f"{sum(counts.values())} configurations: "
         + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
     return runs
+
+
+def finished_runs(chapter, profile: str, store: Any = "runs", reference: Any = "results") -> list:
+    """Every finished run of the chapter at ``profile``: the reference store's first, then the
+    ones of ``store`` not already there (same key)."""
+    out, seen = [], set()
+    for s in ([reference] if reference is not None else []) + [store]:
+        for run in resolve_store(s).runs(status="done", chapter=get_chapter(chapter).slug, profile=profile):
+            if run.key not in seen:
+                seen.add(run.key)
+                out.append(run)
+    return out
+
+
+def run_with_checkpoint(run_or_config, store: Any = "runs"):
+    """The run of a configuration (or of a run) with its ``best.pt``, for Grad-CAM: reused when
+    ``store`` holds it with checkpoints, else trained there again with checkpoints kept (the
+    reference records keep none, and the reference store is never written)."""
+    from covidnb.experiment import run_experiment
+
+    config = getattr(run_or_config, "config", run_or_config)
+    config = {k: v for k, v in config.items() if k != "synthetic"}
+    target = resolve_store(store)
+    if is_reference(target):
+        raise ValueError("checkpoints are never written to the reference store; use store='runs'")
+    run = stored_run(config, target) or stored_run(config, target, synthetic=True)
+    force = run is not None and not (run.checkpoint_dir / "best.pt").exists()
+    return run_experiment(config, store=target, force=force, keep_checkpoints=True)
+
+
+def trained_model(run_or_config, store: Any = "runs", which: str = "best"):
+    """``(model, run)``: the model of :func:`run_with_checkpoint`'s run, from its checkpoint."""
+    from covidnb.experiment import load_model
+
+    try:  # a run that kept its checkpoints needs no store at all
+        return load_model(run_or_config, which), run_or_config
+    except (FileNotFoundError, AttributeError, TypeError):
+        run = run_with_checkpoint(run_or_config, store)
+        return load_model(run, which), run
 
 
 def synthetic_banner(runs_or_datasets: Iterable) -> str:

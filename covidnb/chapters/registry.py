@@ -1,0 +1,51 @@
+"""Every chapter of the book, by slug: ``get_chapter("dsn_saal")``, ``chapters()``.
+
+The reference runner, the report, the book builder and the notebooks find a chapter here and
+read it through its :class:`~covidnb.chapters.contract.Chapter` declaration; nothing outside a
+chapter's own modules names a chapter's module. Three chapters are registered with their
+reported tables only (no profiles, grids or reference re-run yet): their declarations say so,
+and the contract test (``tests/test_chapter_contract.py``) checks each chapter for what it
+declares.
+"""
+
+from __future__ import annotations
+
+from covidnb.chapters import dresunet, dsn_saal
+from covidnb.chapters.contract import REPORTED_ONLY, Chapter
+
+# In the order of ../shared/papers/README.md (the book's order is _toc.yml's).
+_CHAPTERS: dict[str, Chapter] = {c.slug: c for c in (
+    dsn_saal.SPEC,
+    Chapter(slug="dual_sampling", status=REPORTED_ONLY,
+            title="Ouyang et al. 2020, IEEE TMI: 3-D CT, COVID-19 vs CAP"),
+    Chapter(slug="deepcxray", status=REPORTED_ONLY,
+            title="Xu et al. 2018, IEEE Access: 14-label chest X-ray"),
+    dresunet.SPEC,
+    Chapter(slug="pepx_resnet", status=REPORTED_ONLY,
+            title="Zhang & Zhang: PEPX-ResNet on COVIDx"),
+)}
+
+
+def chapters(built_only: bool = False) -> list[Chapter]:
+    """Every registered chapter (``built_only``: those with experiments)."""
+    return [c for c in _CHAPTERS.values() if c.has_experiments or not built_only]
+
+
+def slugs() -> tuple[str, ...]:
+    return tuple(_CHAPTERS)
+
+
+def get_chapter(slug: str | Chapter) -> Chapter:
+    """The chapter registered as ``slug`` (a :class:`Chapter` passes through)."""
+    if isinstance(slug, Chapter):
+        return slug
+    try:
+        return _CHAPTERS[slug]
+    except KeyError:
+        raise KeyError(f"no chapter {slug!r}; registered: {', '.join(_CHAPTERS)}") from None
+
+
+def register(chapter: Chapter) -> Chapter:
+    """Add (or replace) a chapter; the tests register toy chapters this way."""
+    _CHAPTERS[chapter.slug] = chapter
+    return chapter

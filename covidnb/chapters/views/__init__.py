@@ -1,0 +1,53 @@
+"""The view layer every chapter shares, parameterised by the chapter's declarations
+(:class:`~covidnb.chapters.contract.Chapter`): each function takes the chapter (or its slug)
+first. One module per purpose: :mod:`.stores` (session, stores, runs), :mod:`.frames` (runs →
+frame), :mod:`.tables` (mean ± std, reported vs re-run, profile vs paper), :mod:`.claims`
+(the paper's comparisons, paired by seed), :mod:`.figures` (curves, ROC, confusion, CAMs),
+:mod:`.data` (image-file summaries). A notebook reads ``from covidnb.chapters import views``
+and calls ``views.results_table(chapter, frame)``; what only one paper needs stays in that
+chapter's own view module."""
+
+from covidnb.chapters.views.claims import claims, claims_summary, claims_wide
+from covidnb.chapters.views.data import file_summary, size_figure
+from covidnb.chapters.views.figures import (
+    cam_rows,
+    confident_indices,
+    confusion_grid,
+    curves_by,
+    label_of,
+    predicted,
+    roc_by,
+    select,
+    stored_cam_rows,
+)
+from covidnb.chapters.views.frames import run_row, runs_frame
+from covidnb.chapters.views.stores import (
+    collect_runs,
+    finished_runs,
+    is_reference,
+    resolve_store,
+    run_with_checkpoint,
+    setup,
+    stored_run,
+    synthetic_banner,
+    trained_model,
+)
+from covidnb.chapters.views.tables import (
+    NOT_COMPARABLE,
+    caption,
+    compare_all,
+    compare_one,
+    comparison_wide,
+    mean_std_cell,
+    profile_vs_paper,
+    results_table,
+)
+
+__all__ = [
+    "NOT_COMPARABLE", "cam_rows", "caption", "claims", "claims_summary", "claims_wide",
+    "collect_runs", "compare_all", "compare_one", "comparison_wide", "confident_indices",
+    "confusion_grid", "curves_by", "file_summary", "finished_runs", "is_reference", "label_of",
+    "mean_std_cell", "predicted", "profile_vs_paper", "resolve_store", "results_table", "roc_by",
+    "run_row", "run_with_checkpoint", "runs_frame", "select", "setup", "size_figure",
+    "stored_cam_rows", "stored_run", "synthetic_banner", "trained_model",
+]

@@ -1,0 +1,45 @@
+"""The shared view layer's rules that no chapter test pins: undefined metrics stay undefined
+in every mean ± std cell (issue 12, item 4), and the declared orders and units are used."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pandas as pd
+
+from covidnb.chapters import dresunet, views
+from covidnb.chapters.views.tables import mean_std_cell
+
+
+def test_a_cell_averages_only_the_defined_runs_and_says_how_many():
+    assert mean_std_cell([0.5, math.nan, 0.7]) == "0.600 ± 0.141 (n = 2 of 3)"
+    assert mean_std_cell([math.nan, math.nan]) == "— (n = 0 of 2)"
+    assert mean_std_cell([0.5, 0.7]) == "0.600 ± 0.141"
+    assert mean_std_cell([0.5, 0.7], always_n=True) == "0.600 ± 0.141 (n = 2)"
+    assert mean_std_cell([0.123], digits=2, scale=100) == "12.30"
+    assert mean_std_cell([]) == "—"
+
+
+def _run(seed, tp, fp, tn, fn, precision):
+    """A record written before NaN became the rule: precision 0 where TP + FP = 0."""
+    cfg = dresunet.experiment_config("cpu", "dresunet", seed)
+    m = {"accuracy": (tp + tn) / (tp + fp + tn + fn), "precision": precision, "sensitivity": 0.5,
+         "specificity": 0.5, "f1": 0.0 if precision == 0 else 0.5, "g_mean": 0.5, "auc": 0.6,
+         "tp": tp, "fp": fp, "tn": tn, "fn": fn, "n": tp + fp + tn + fn}
+    return SimpleNamespace(config=cfg, metrics=m, key=f"k{seed}".ljust(12, "0"), synthetic=False)
+
+
+def test_undefined_precision_in_old_records_is_not_averaged_as_zero():
+    runs = [_run(0, 0, 0, 5, 5, 0.0), _run(1, 4, 4, 1, 1, 0.5), _run(2, 2, 2, 3, 3, 0.5)]
+    frame = views.runs_frame(dresunet.SPEC, runs)
+    assert math.isnan(frame["precision"].iloc[0]) and math.isnan(frame["f1"].iloc[0])
+    table = views.results_table(dresunet.SPEC, frame)
+    assert table.loc["DResUNet", "Precision %"] == "50.00 ± 0.00 (n = 2 of 3)"
+    only = views.results_table(dresunet.SPEC, frame.iloc[:1])
+    assert only.loc["DResUNet", "Precision %"] == "— (n = 0 of 1)"
+    # compare() averages the defined runs too, and the wide table says of how many
+    wide = views.comparison_wide(dresunet.SPEC, views.compare_one(dresunet.SPEC, "Table 5.1", frame))
+    assert wide.loc["DResUNet", ("Precision %", "re-run")] == "50.00 ± 0.00 (n = 2 of 3)"
+    assert wide.loc["DResUNet", ("Accuracy %", "re-run")].endswith("(n = 3)")
+    assert isinstance(wide, pd.DataFrame)
