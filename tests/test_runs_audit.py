@@ -1,0 +1,43 @@
+"""The learn-at-all audit of run records (issue 12), on records written for the test."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from covidnb.runs import RunStore
+from covidnb.runs.audit import audit_store, audit_summary
+
+
+def _record(store, seed, scores, kept, val_thr=None, history_auc=(0.6, 0.7, 0.65)):
+    labels = np.arange(len(scores)) % 2
+
+    def body(run):
+        run.save_history(pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [0.7, 0.5, 0.4],
+                                       "val_auc": list(history_auc)}))
+        run.save_predictions(pd.DataFrame({"sample_id": [f"s{i}" for i in range(len(scores))],
+                                           "label": labels, "p_neg": 1 - np.asarray(scores),
+                                           "p_pos": scores}))
+        m = {"task": "binary", "positive": "pos", "auc": 0.7, "threshold": 0.5,
+             "training": {"best_epoch": kept, "epochs_run": 3, "select": "val_auc"}}
+        if val_thr is not None:
+            m["val_threshold"] = {"threshold": val_thr}
+        run.save_metrics(m)
+
+    return store.run({"chapter": "t", "model": "m", "seed": seed}, body, log=lambda s: None)
+
+
+def test_audit_by_hand(tmp_path):
+    store = RunStore(tmp_path)
+    # seed 0: every score below 0.5 (collapsed at 0.5), but split 2/2 at the val threshold 0.3
+    _record(store, 0, [0.2, 0.35, 0.25, 0.4], kept=2, val_thr=0.3)
+    # seed 1: all scores ≈ 0.5 (a constant output, std 0.001), kept at epoch 3
+    _record(store, 1, [0.499, 0.501, 0.499, 0.501], kept=3)
+    f = audit_store(store).set_index("seed")
+    assert f.loc[0, "one_class_share_at_0.5"] == 1.0
+    assert f.loc[0, "one_class_share_at_val_threshold"] == 0.5
+    assert f.loc[0, "val_at_kept"] == pytest.approx(0.7)
+    assert f.loc[0, "train_loss_drop"] == pytest.approx(0.3)
+    assert f.loc[1, "score_spread"] == pytest.approx(0.001)
+    s = audit_summary(f.reset_index())
+    assert s == {"runs": 2, "collapsed at 0.5": 1, "collapsed at the recorded threshold": 0,
+                 "constant outputs": 1, "kept epoch 1 or 2": 1, "dirty records": int(f["dirty"].sum())}
