@@ -28,7 +28,8 @@ from covidnb.paths import PACKAGE_DIR, REPO_ROOT
 BUILD = REPO_ROOT / "_build"
 EXECUTED = BUILD / "executed"
 STAGE = BUILD / "stage"
-_STAGED_SOURCES = ("_config.yml", "_toc.yml", "book", "nbs")
+# covidnb/chapters: book/add_a_chapter.md shows the smallest chapter's code by literalinclude.
+_STAGED_SOURCES = ("_config.yml", "_toc.yml", "book", "nbs", "covidnb/chapters")
 
 
 def toc_files(toc_path: Path = REPO_ROOT / "_toc.yml") -> list[str]:
