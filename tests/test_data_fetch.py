@@ -54,7 +54,8 @@ def point_at(edit_manifest, mini_counts):
     def point(url, sha):
         edit_manifest(
             "covid-ct",
-            sources=[{"url": url, "sha256": sha, "format": "zip", "strip_components": 1}],
+            sources=[{"url": url, "sha256": sha, "format": "zip", "strip_components": 1,
+                      **({} if sha else {"unchecked": "a test archive"})}],
             splits=mini_counts,
         )
 

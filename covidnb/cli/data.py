@@ -4,15 +4,53 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+
+def _message(exc: BaseException) -> str:
+    """The text of an error for the user (a KeyError's message without its quotes)."""
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    return str(exc)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """What a bad name, path, manifest or copy raises: shown as a message, never a traceback."""
+    from covidnb.data.locate import DatasetNotFound
+    from covidnb.data.manifest import ManifestError
+
+    return (DatasetNotFound, ManifestError, KeyError, ValueError, OSError)
+
+
+def _check_root(root: str | None) -> str | None:
+    """The problem with an explicit ``--root`` (it must be an existing folder), or ``None``."""
+    if root is None:
+        return None
+    p = Path(root).expanduser()
+    if not p.exists():
+        return f"--root {root}: the folder does not exist"
+    if not p.is_dir():
+        return f"--root {root}: not a folder"
+    return None
 
 
 def _list(args: argparse.Namespace) -> int:
     from covidnb.data.locate import try_find
-    from covidnb.data.manifest import list_manifests, load_manifest
+    from covidnb.data.manifest import ManifestError, list_manifests, load_manifest
 
+    problem = _check_root(args.root)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     rows = [("name", "modality", "chapters", "found at", "access")]
+    invalid = []
     for name in list_manifests():
-        man = load_manifest(name)
+        try:
+            man = load_manifest(name)
+        except ManifestError as exc:  # one broken manifest must not hide the others
+            invalid.append(str(exc))
+            rows.append((name, "?", "?", "invalid manifest (see below)", "?"))
+            continue
         found = try_find(name, args.root)
         rows.append(
             (
@@ -28,7 +66,9 @@ def _list(args: argparse.Namespace) -> int:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
         if j == 0:
             print("  ".join("-" * w for w in widths))
-    return 0
+    for text in invalid:
+        print(f"error: invalid manifest: {text}", file=sys.stderr)
+    return 1 if invalid else 0
 
 
 def _print_report(make_report, errors: tuple[type[BaseException], ...]) -> int:
@@ -37,31 +77,39 @@ def _print_report(make_report, errors: tuple[type[BaseException], ...]) -> int:
     try:
         report = make_report()
     except errors as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_message(exc)}", file=sys.stderr)
         return 1
     print(report)
     return 0 if report.ok else 1
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from covidnb.data.locate import DatasetNotFound
     from covidnb.data.verify import verify
 
+    problem = _check_root(args.root)
+    if problem:
+        print(f"error: {problem}; nothing was verified", file=sys.stderr)
+        return 2
     decode = {"auto": "auto", "all": True, "none": False}[args.decode]
+    # With --root only that copy is checked: finding another one would verify the wrong data.
     return _print_report(
-        lambda: verify(args.name, args.root, decode=decode, subset=args.subset),
-        (DatasetNotFound, KeyError),
+        lambda: verify(args.name, args.root, decode=decode, subset=args.subset,
+                       search=args.root is None),
+        _user_errors(),
     )
 
 
 def _fetch(args: argparse.Namespace) -> int:
     from covidnb.data.fetch import FetchError, fetch
 
+    if args.sha256 is not None and args.url is None:
+        print("error: --sha256 is the digest of --url; give --url too", file=sys.stderr)
+        return 2
     return _print_report(
         lambda: fetch(
             args.name, args.root, url=args.url, sha256=args.sha256, progress=not args.quiet
         ),
-        (FetchError, KeyError),
+        (FetchError, *_user_errors()),
     )
 
 

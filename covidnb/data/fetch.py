@@ -5,12 +5,16 @@ bar), hashed while it streams, and compared with the manifest's sha256 *before* 
 unpacked: a mismatch removes the partial file and raises :class:`FetchError` naming the URL,
 the expected and the received digest. Archives are unpacked into a staging folder first and
 moved into place only when no existing file would be overwritten with different content.
-Sources without a known sha256 are fetched with a warning that prints the digest received.
+Sources without a known sha256 are fetched with a warning that prints the digest received (the
+manifest says why in ``unchecked``); an archive with a ``contents`` list has every listed file
+checked against its sha256 after unpacking, before anything is placed. A download shorter than
+its ``Content-Length`` or the manifest's ``size`` is refused as truncated, whatever its digest.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import os
 import shutil
@@ -58,10 +62,12 @@ def download(
     *,
     progress: bool = True,
     timeout: float = 60.0,
+    expected_size: int | None = None,
 ) -> tuple[Path, str]:
     """Stream ``url`` into a temporary file in ``dest_dir``; returns (temp path, sha256).
 
-    The sha256 is checked before returning; on mismatch or error the temporary file is removed.
+    The length (the server's ``Content-Length`` and ``expected_size``) and the sha256 are checked
+    before returning; on a mismatch or error the temporary file is removed.
     """
     from tqdm.auto import tqdm
 
@@ -69,6 +75,8 @@ def download(
     fd, tmp_name = tempfile.mkstemp(prefix=".download-", suffix=".part", dir=dest_dir)
     tmp = Path(tmp_name)
     h = hashlib.sha256()
+    received = 0
+    total = None
     try:
         with os.fdopen(fd, "wb") as out:
             req = urllib.request.Request(url, headers={"User-Agent": "covidnb-fetch"})
@@ -85,10 +93,26 @@ def download(
                     for block in iter(lambda: resp.read(CHUNK), b""):
                         out.write(block)
                         h.update(block)
+                        received += len(block)
                         bar.update(len(block))
+    except http.client.IncompleteRead as exc:
+        tmp.unlink(missing_ok=True)
+        raise FetchError(
+            f"truncated download of {url}: the connection closed after "
+            f"{received + len(exc.partial)} of {total or '?'} bytes. Nothing was unpacked; "
+            "try again."
+        ) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    for what, want in (("the server's Content-Length", total), ("the manifest's size", expected_size)):
+        if want is not None and received != want:
+            tmp.unlink(missing_ok=True)
+            raise FetchError(
+                f"{'truncated' if received < want else 'oversized'} download of {url}: received "
+                f"{received} bytes, {what} is {want}. The download was discarded; nothing was "
+                "unpacked or overwritten."
+            )
     got = h.hexdigest()
     if expected_sha256 and got != expected_sha256.lower():
         tmp.unlink(missing_ok=True)
@@ -157,6 +181,34 @@ def _plan_moves(src_dir: Path, dest: Path) -> list[tuple[Path, Path]]:
     return moves
 
 
+def _check_contents(man: Manifest, src: dict[str, Any], content: Path) -> None:
+    """Every file ``src['contents']`` lists must be in ``content`` with that sha256."""
+    from covidnb.data.base import file_sha256
+    from covidnb.data.verify import read_sha256sums
+
+    listing = Path(man.path).parent / src["contents"]
+    try:
+        sums = read_sha256sums(listing)
+    except (OSError, ValueError) as exc:
+        raise FetchError(f"{src['url']}: cannot read its contents list {listing} ({exc})") from exc
+    problems = []
+    for rel, digest in sums.items():
+        f = content / rel
+        if not f.is_file():
+            problems.append(f"{rel}: missing from the archive")
+        else:
+            got = file_sha256(f)
+            if got != digest:
+                problems.append(f"{rel}: sha256 {got}, expected {digest}")
+    if problems:
+        raise FetchError(
+            f"{src['url']}: {len(problems)} of the {len(sums)} files listed in {listing.name} differ "
+            f"from the archive: " + "; ".join(problems[:10])
+            + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else "")
+            + ". Nothing was placed."
+        )
+
+
 def _manual_help(man: Manifest, dest: Path) -> str:
     return f"To get it by hand: {man.how_to_get()}\nPlace the data in {dest}"
 
@@ -197,17 +249,20 @@ def fetch(
             fmt = _format_of(src)
             expected = src.get("sha256")
             try:
-                tmp, got = download(src["url"], staging_root, expected, progress=progress)
+                tmp, got = download(src["url"], staging_root, expected, progress=progress,
+                                    expected_size=src.get("size"))
             except FetchError:
                 raise
-            except (urllib.error.URLError, OSError, ValueError) as exc:
+            except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
                 raise FetchError(
                     f"could not download {src['url']}: {exc}.\n" + _manual_help(man, dest)
                 ) from exc
             if not expected:
+                how = ("its unpacked files are checked against " + src["contents"]
+                       if src.get("contents") else "it is not checked")
                 warnings.warn(
-                    f"{src['url']}: the manifest has no sha256 for this file, so its integrity "
-                    f"cannot be checked; received sha256 {got}",
+                    f"{src['url']}: the manifest has no sha256 for this file "
+                    f"({src.get('unchecked') or 'no reason given'}); {how}; received sha256 {got}",
                     stacklevel=2,
                 )
             stage = staging_root / f"src{i}"
@@ -229,6 +284,8 @@ def fetch(
                     str(inner),
                     content / src.get("unpack_to", "") if src.get("unpack_to") else content,
                 )
+            if src.get("contents") and url is None:
+                _check_contents(man, src, content)
             planned += _plan_moves(content, dest)
         for f, target in planned:  # only now, with every source checked, touch the destination
             target.parent.mkdir(parents=True, exist_ok=True)

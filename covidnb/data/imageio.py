@@ -5,6 +5,14 @@ Real-data quirks this handles (see ``../shared/data/*/PROVENANCE.md``): 34 COVID
 Cohen images have real transparency, composited on black, the X-ray background); grey, palette
 and 16-bit PNGs; DICOM (RSNA) through pydicom. A file that cannot be decoded raises
 :class:`CorruptImageError` naming it.
+
+16-bit images are scaled by their *real* bit depth, not by the container's: medical images often
+store 12-bit values (0…4095) in a 16-bit PNG or TIFF, and dividing those by 65535 gives a nearly
+black image. The depth is, in this order: the caller's ``bit_depth``; the PNG's ``sBIT`` chunk
+(the significant bits) when the values fit in it (values scaled up to the full 16-bit range, as
+the PNG specification asks, are divided by 65535); else 12 bits when every value is below 4096,
+and 16 otherwise (:func:`sample_bit_depth`). So a 12-bit image always decodes to [0, 1] over its
+12-bit range, whatever its own brightest pixel.
 """
 
 from __future__ import annotations
@@ -57,13 +65,45 @@ def _read_dicom(path: Path) -> np.ndarray:
     return arr[..., None]
 
 
-def _to_float(im: Image.Image, path: Path) -> np.ndarray:
+def png_significant_bits(path: Path) -> int | None:
+    """The grey (or first colour) channel's significant bits from a PNG's ``sBIT`` chunk, or
+    ``None`` (not a PNG, or no ``sBIT``)."""
+    import struct
+
+    with open(path, "rb") as fh:
+        if fh.read(8) != b"\x89PNG\r\n\x1a\n":
+            return None
+        while True:
+            head = fh.read(8)
+            if len(head) < 8:
+                return None
+            length, kind = struct.unpack(">I4s", head)
+            if kind == b"sBIT":
+                data = fh.read(length)
+                return int(data[0]) if data else None
+            if kind in (b"IDAT", b"IEND"):
+                return None
+            fh.seek(length + 4, 1)  # the chunk's data and its CRC
+
+
+def sample_bit_depth(values: np.ndarray, declared: int | None = None) -> int:
+    """The bit depth 16-bit samples really use (module docstring): ``declared`` (``sBIT`` or
+    the caller's) when every value fits in it, else 12 when every value is below 4096, else 16."""
+    peak = int(values.max()) if values.size else 0
+    if declared is not None and 1 <= declared <= 16 and peak < (1 << declared):
+        return declared
+    return 12 if peak < 4096 else 16
+
+
+def _to_float(im: Image.Image, path: Path, bit_depth: int | None = None) -> np.ndarray:
     """H×W×{1,3} float32 in [0, 1] from any PIL mode."""
     mode = im.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(im, dtype=np.float32)
         if mode.startswith("I;16"):
-            arr = arr / 65535.0
+            declared = bit_depth if bit_depth is not None else png_significant_bits(path)
+            depth = sample_bit_depth(arr, declared)
+            arr = arr / float((1 << depth) - 1)
         else:
             # 32-bit int/float images carry no fixed range: scale by their own extent.
             lo, hi = float(arr.min()), float(arr.max())
@@ -94,11 +134,14 @@ def _to_channels(arr: np.ndarray, channels: int) -> np.ndarray:
     raise ValueError(f"channels must be 1 or 3, got {channels}")
 
 
-def load_image(path: str | os.PathLike, channels: int = 1, as_tensor: bool = False):
+def load_image(path: str | os.PathLike, channels: int = 1, as_tensor: bool = False,
+               bit_depth: int | None = None):
     """Decode ``path`` to float32 ``H×W×C`` in [0, 1] (``C×H×W`` tensor if ``as_tensor``).
 
     The format is detected from the file's bytes, not its extension. ``channels`` 1 gives luma,
-    3 gives RGB (grey images replicated). Raises :class:`CorruptImageError` naming the file.
+    3 gives RGB (grey images replicated). 16-bit samples are scaled by their real bit depth
+    (``bit_depth`` when given; see the module docstring). Raises :class:`CorruptImageError`
+    naming the file.
     """
     path = Path(path)
     if channels not in (1, 3):
@@ -111,7 +154,7 @@ def load_image(path: str | os.PathLike, channels: int = 1, as_tensor: bool = Fal
         try:
             with Image.open(path) as im:
                 im.load()
-                arr = _to_float(im, path)
+                arr = _to_float(im, path, bit_depth)
         except UnidentifiedImageError as exc:
             raise CorruptImageError(path, "not a recognised image format") from exc
         except (OSError, SyntaxError, ValueError) as exc:
@@ -125,7 +168,8 @@ def load_image(path: str | os.PathLike, channels: int = 1, as_tensor: bool = Fal
 
 
 def load_resized_uint8(
-    path: str | os.PathLike, image_size: int | tuple[int, int], channels: int = 1
+    path: str | os.PathLike, image_size: int | tuple[int, int], channels: int = 1,
+    bit_depth: int | None = None,
 ) -> np.ndarray:
     """Decode and resize to ``image_size`` (square if an int) with antialiased bilinear
     interpolation; returns uint8 ``H×W×C`` (the form the cache stores)."""
@@ -133,7 +177,7 @@ def load_resized_uint8(
     import torch.nn.functional as F
 
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    arr = load_image(path, channels)
+    arr = load_image(path, channels, bit_depth=bit_depth)
     if arr.shape[:2] != size:
         t = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))[None]
         t = F.interpolate(t, size=size, mode="bilinear", align_corners=False, antialias=True)

@@ -53,8 +53,17 @@ def find_dataset(name: str, root: str | os.PathLike | None = None, *, search: bo
     """The folder holding dataset ``name``: the first ``<root>/<dirname>`` that matches the
     manifest's ``layout.detect`` patterns, searching an explicit ``root`` first, then
     ``COVIDNB_DATA``, then ``~/.cache/covidnb``; ``search=False`` looks under ``root`` only.
-    Raises :class:`DatasetNotFound`."""
+    Raises :class:`DatasetNotFound`, at once when an explicit ``root`` is not an existing
+    folder."""
     manifest = load_manifest(name)
+    if root is not None and not Path(root).expanduser().is_dir():
+        # An explicit root that is not there is a mistake (a typo, an unmounted disk): finding
+        # another copy instead would check or train on data the user did not name.
+        r = Path(root).expanduser()
+        raise DatasetNotFound(
+            name, [r], manifest.how_to_get(),
+            detail=f"The data root {r} {'is not a folder' if r.exists() else 'does not exist'}; "
+                   "no other root was searched.")
     for folder in candidate_dirs(manifest, root, search):
         if _looks_like(manifest, folder):
             return folder.resolve()

@@ -1,8 +1,9 @@
 """Dataset manifests: one YAML file per dataset in ``data_manifests/``.
 
 A manifest says what a dataset is (title, citation, licence, homepage, chapters that use it),
-how to get it (``sources`` with sha256 where truly known, or an ``access`` mode with
-instructions), where to look for it (``dirnames`` under each data root), what a complete copy
+how to get it (``sources`` with sha256 where truly known — a source without one says why in
+``unchecked``, and an archive may name a ``contents`` list of its files' sha256 — or an ``access``
+mode with instructions), where to look for it (``dirnames`` under each data root), what a complete copy
 holds (``layout``, ``splits`` with class counts per split, ``variants`` such as COVIDx v5), how to
 read it (``loader``) and which partial copies are expected (``staged_subsets``, e.g. the subsets
 in ``../shared/data``), so that verification can tell a declared subset from a damaged copy.
@@ -75,6 +76,17 @@ _SOURCE = {
         "unpack_to": {"type": "string"},
         "path": {"type": "string", "description": "destination of a single file (format: file)"},
         "strip_components": {"type": "integer", "minimum": 0},
+        "size": {"type": "integer", "minimum": 0, "description": "bytes; a shorter download is refused"},
+        "contents": {
+            "type": "string",
+            "description": "a sha256sum file beside the manifest: the digest of each file the "
+            "archive unpacks to (paths relative to the dataset folder), checked before placing",
+        },
+        "unchecked": {
+            "type": "string",
+            "minLength": 1,
+            "description": "why the file's own sha256 is not known (required when sha256 is null)",
+        },
         "note": {"type": "string"},
     },
 }
@@ -252,6 +264,15 @@ def validate_manifest(data: Any, path: str | Path = "<manifest>") -> list[str]:
                 )
             check_counts(var.get("splits"), f"staged_subsets.{sname}.variants.{vname}.splits")
     for i, src in enumerate(data.get("sources") or []):
+        if not src.get("sha256") and not src.get("unchecked"):
+            errors.append(
+                f"{path}: field 'sources[{i}].unchecked': {src['url']} has no sha256; give it, "
+                "or say in 'unchecked' why it cannot be known"
+            )
+        if src.get("contents"):
+            listing = Path(path).parent / src["contents"]
+            if not listing.is_file():
+                errors.append(f"{path}: field 'sources[{i}].contents': {listing} does not exist")
         if src.get("format", "file") == "file" and src.get("unpack_to"):
             errors.append(
                 f"{path}: field 'sources[{i}].unpack_to': only archives are unpacked; use 'path'"
@@ -276,6 +297,10 @@ def read_manifest_file(path: str | Path) -> Manifest:
             data = yaml.safe_load(fh)
     except yaml.YAMLError as exc:
         raise ManifestError(f"{path}: not valid YAML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{path}: not UTF-8 text ({exc})") from exc
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     errors = validate_manifest(data, path)
     if errors:
         raise ManifestError("\n".join(errors))

@@ -2,8 +2,8 @@
 
 A :class:`VerifyReport` lists missing files (listed by a label/split file, or required by the
 layout, or named in a ``SHA256SUMS`` file, but absent), extra files (matching the layout's image
-patterns but listed nowhere), corrupt files (sha256 differs from ``SHA256SUMS``, or the file does
-not decode) and every split/class count that differs from the manifest.
+patterns but listed nowhere), corrupt files (sha256 differs from ``SHA256SUMS`` or from the
+manifest's ``contents`` lists, or the file does not decode) and every split/class count that differs from the manifest.
 
 A copy is first compared with the complete dataset; if that fails and the manifest declares a
 staged subset (``staged_subsets``, e.g. what ``../shared/data`` holds), it is compared with the
@@ -110,14 +110,27 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
+def manifest_sums(manifest: Manifest) -> dict[str, tuple[str, str]]:
+    """``{relative path: (sha256, listing name)}`` from the ``contents`` lists of the manifest's
+    sources (the files its archives unpack to)."""
+    out: dict[str, tuple[str, str]] = {}
+    base = Path(manifest.path).parent if manifest.path is not None else None
+    for src in manifest.sources:
+        if src.get("contents") and base is not None:
+            for rel, digest in read_sha256sums(base / src["contents"]).items():
+                out[rel] = (digest, src["contents"])
+    return out
+
+
 class _Checker:
     """Shared state of one verify call (hashes and decode results computed once)."""
 
-    def __init__(self, root: Path, decode: bool | str):
+    def __init__(self, root: Path, decode: bool | str, manifest: Manifest | None = None):
         self.root = root
         self.decode = decode
         self.sums: dict[str, str] = {}
         self.sum_ok: set[str] = set()
+        self.sum_bad: set[str] = set()  # reported corrupt by a digest: not reported again
         self.sum_problems: tuple[list[str], list[tuple[str, str]]] = ([], [])
         sums_file = root / "SHA256SUMS"
         if sums_file.exists():
@@ -132,13 +145,29 @@ class _Checker:
                 if got == digest:
                     self.sum_ok.add(str(p.resolve()))
                 else:
+                    self.sum_bad.add(str(p.resolve()))
                     corrupt.append((rel, f"sha256 {got} differs from SHA256SUMS {digest}"))
+        # The manifest's contents lists: a present file that differs is corrupt (an absent one
+        # is for the split listings to report, so a declared subset still verifies).
+        for rel, (digest, listing) in (manifest_sums(manifest) if manifest else {}).items():
+            p = root / rel
+            if rel in self.sums or not p.is_file():
+                continue
+            got = file_sha256(p)
+            if got == digest:
+                self.sum_ok.add(str(p.resolve()))
+            else:
+                self.sum_bad.add(str(p.resolve()))
+                self.sum_problems[1].append(
+                    (rel, f"sha256 {got} differs from the manifest's {listing} {digest}"))
         self._decoded: dict[str, str | None] = {}
 
     def decode_problem(self, path: Path) -> str | None:
         key = str(path.resolve())
         if self.decode is False or (self.decode == "auto" and key in self.sum_ok):
             return None  # byte-identical to a file known to be good
+        if key in self.sum_bad:
+            return None  # already reported: its digest differs
         if key not in self._decoded:
             self._decoded[key] = check_decodes(path)
         return self._decoded[key]
@@ -263,7 +292,7 @@ def verify(
     """
     manifest = load_manifest(name)
     droot = find_dataset(name, root, search=search)
-    checker = _Checker(droot, decode)
+    checker = _Checker(droot, decode, manifest)
     if subset is not None:
         if subset not in manifest.staged_subsets:
             raise KeyError(

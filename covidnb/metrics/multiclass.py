@@ -6,6 +6,12 @@ its AUC from ``scores[:, c]`` (one-vs-rest). Macro = unweighted mean over classe
 equals scikit-learn's ``roc_auc_score(..., multi_class="ovr", average="macro")``); overall
 accuracy = trace / N. Classes whose AUC is undefined (absent from ``y``) are NaN and left out of
 the macro AUC, with a warning.
+
+Scores must be *probabilities* (each row in [0, 1] and summing to 1 within ``PROB_TOL``): the
+one-vs-rest AUC of class *c* ranks samples by ``scores[:, c]``, and a logit does not rank like its
+probability (softmax couples the columns), so logits give another, wrong AUC (0.689 against 0.729
+on one random set). Anything else raises ``ValueError``; pass ``from_logits=True`` to have logits
+converted with a softmax first.
 """
 
 from __future__ import annotations
@@ -18,6 +24,35 @@ import numpy as np
 from covidnb.metrics.binary import UndefinedMetricWarning, metrics_from_counts, safe_auc
 
 PER_CLASS = ("accuracy", "precision", "sensitivity", "specificity", "f1", "g_mean", "auc")
+PROB_TOL = 1e-3  # rows of probabilities sum to 1 within this (float32 softmax, CSV round trips)
+
+
+def softmax(logits) -> np.ndarray:
+    z = np.asarray(logits, dtype=float)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def check_probabilities(scores: np.ndarray, tol: float = PROB_TOL) -> None:
+    """Raise ``ValueError`` unless ``scores`` (N×C) holds probabilities: finite, in [0, 1], each
+    row summing to 1 within ``tol``."""
+    if not scores.size:
+        return
+    if not np.isfinite(scores).all():
+        raise ValueError("scores hold NaN or Inf; expected class probabilities")
+    if scores.min() < -tol or scores.max() > 1 + tol:
+        raise ValueError(
+            f"scores range over [{scores.min():.4g}, {scores.max():.4g}]: these are not "
+            "probabilities (logits?); pass probabilities, or from_logits=True to apply a softmax"
+        )
+    sums = scores.sum(axis=1)
+    worst = int(np.argmax(np.abs(sums - 1)))
+    if abs(sums[worst] - 1) > tol:
+        raise ValueError(
+            f"score rows must sum to 1 (probabilities); row {worst} sums to {sums[worst]:.6g}. "
+            "Pass probabilities, or from_logits=True to apply a softmax"
+        )
 
 
 def confusion_matrix(y, y_pred, num_classes: int) -> np.ndarray:
@@ -30,13 +65,16 @@ def confusion_matrix(y, y_pred, num_classes: int) -> np.ndarray:
 
 
 def multiclass_metrics(
-    y, scores, classes: Sequence[str], positive: str | None = None, zero_division: float = 0.0
+    y, scores, classes: Sequence[str], positive: str | None = None, zero_division: float = 0.0,
+    *, from_logits: bool = False,
 ) -> dict:
     """``{"accuracy", "macro": {...}, "per_class": {name: {...}}, "confusion_matrix", "classes", "n"}``.
 
-    ``scores`` is ``N×C`` (probabilities or logits; only the order matters for the prediction and
-    the AUC). With ``positive`` (a class name) the result also holds ``"positive"``: that class's
-    one-vs-rest entry, e.g. COVID-19 against everything else.
+    ``scores`` is ``N×C`` class *probabilities* (rows summing to 1 within ``PROB_TOL``; anything
+    else raises ``ValueError``); with ``from_logits=True`` it is logits, converted by a softmax
+    before anything is computed. Logits are never used as they are: their one-vs-rest AUC
+    differs from the probabilities'. With ``positive`` (a class name) the result also holds
+    ``"positive"``: that class's one-vs-rest entry, e.g. COVID-19 against everything else.
     """
     classes = list(classes)
     y = np.asarray(y).ravel()
@@ -50,6 +88,10 @@ def multiclass_metrics(
         )
     if positive is not None and positive not in classes:
         raise ValueError(f"positive class {positive!r} is not one of {classes}")
+    if from_logits:
+        scores = softmax(scores) if scores.size else scores
+    else:
+        check_probabilities(scores)
     y = y.astype(int)
     cm = confusion_matrix(y, scores.argmax(axis=1), c)
     n = int(cm.sum())
