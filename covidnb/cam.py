@@ -180,20 +180,21 @@ def cam_gallery(
     model: nn.Module,
     dataset,
     indices: Sequence[int],
-    target_layer: nn.Module | None = None,
-    method: str = "gradcam",
-    target_class: str | int | None = None,
+    *,
     bbox_threshold: float | None = None,
     image_weight: float = 0.5,
+    **cam_options: Any,
 ):
     """A figure with one row per sample: the image, then the CAM over it, titled with the label,
-    the prediction (and its probability) and the class explained. ``bbox_threshold`` also draws
-    :func:`cam_to_bbox`'s box."""
+    the prediction (and its probability) and the class explained. ``cam_options``
+    (``target_layer``, ``method``, ``target_class``) go to :func:`compute_cams`;
+    ``bbox_threshold`` also draws :func:`cam_to_bbox`'s box."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
     from pytorch_grad_cam.utils.image import show_cam_on_image
 
-    results = compute_cams(model, dataset, indices, target_layer, method, target_class)
+    results = compute_cams(model, dataset, indices, **cam_options)
+    method = cam_options.get("method", "gradcam")
     fig, axes = plt.subplots(len(results), 2, figsize=(5, 2.5 * len(results)), squeeze=False)
     for (ax_img, ax_cam), r in zip(axes, results):
         ax_img.imshow(r.image)

@@ -93,19 +93,9 @@ def confusion_matrix_plot(
         rows = cm.sum(axis=1, keepdims=True)
         cm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
     ax = _axes(ax)
-    sns.heatmap(
-        cm,
-        annot=True,
-        fmt=".2f" if normalize else ".0f",
-        cmap=cmap,
-        cbar=False,
-        square=True,
-        xticklabels=classes,
-        yticklabels=classes,
-        ax=ax,
-        vmin=0,
-        vmax=1 if normalize else None,
-    )
+    scale = {"fmt": ".2f", "vmin": 0, "vmax": 1} if normalize else {"fmt": ".0f", "vmin": 0}
+    labels = {"xticklabels": classes, "yticklabels": classes}
+    sns.heatmap(cm, annot=True, cmap=cmap, cbar=False, square=True, ax=ax, **scale, **labels)
     ax.set(
         xlabel="predicted",
         ylabel="true",

@@ -43,7 +43,18 @@ def eca_kernel_size(channels: int, gamma: float = 2.0, b: float = 1.0) -> int:
     return t if t % 2 else t + 1
 
 
-class SSE(nn.Module):
+class Gate(nn.Module):
+    """An attention gate ``x·gate(x)``; ``gate`` alone is the map, so SCSE and ECAsE can add two
+    gated copies of one input."""
+
+    def gate(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x)
+
+
+class SSE(Gate):
     """Spatial SE: one sigmoid map per position, shared by all channels."""
 
     def __init__(self, channels: int):
@@ -53,11 +64,8 @@ class SSE(nn.Module):
     def gate(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.conv(x))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gate(x)
 
-
-class CSE(nn.Module):
+class CSE(Gate):
     """Channel SE (squeeze: global average pool; excitation: two 1×1 convs with a bottleneck)."""
 
     def __init__(self, channels: int, reduction: int = 2):
@@ -73,9 +81,6 @@ class CSE(nn.Module):
     def gate(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.fc(x))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gate(x)
-
 
 class SCSE(nn.Module):
     """Concurrent spatial and channel SE: ``x·cSE(x) + x·sSE(x)`` (Roy et al. 2018)."""
@@ -89,7 +94,7 @@ class SCSE(nn.Module):
         return x * self.cse.gate(x) + x * self.sse.gate(x)
 
 
-class ECA(nn.Module):
+class ECA(Gate):
     """Efficient channel attention, optionally on both average- and max-pooled descriptors.
 
     ``downsample=True`` adds the thesis' 2×2 stride-2 conv in front of the pooling (see the module
@@ -119,9 +124,6 @@ class ECA(nn.Module):
             d = src.mean(dim=(2, 3)) if pool == "avg" else src.amax(dim=(2, 3))
             logits = logits + self.conv(d.unsqueeze(1)).squeeze(1)  # N×C, conv across channels
         return torch.sigmoid(logits)[:, :, None, None]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gate(x)
 
 
 class ECAsE(nn.Module):

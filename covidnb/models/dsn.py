@@ -37,11 +37,11 @@ from covidnb.models.weights import load_imagenet_weights, no_weights_info
 __all__ = [
     "DSNVGG",
     "TAPS",
+    "WEIGHT_OPTIONS",
     "SideBranch",
     "attach_weights",
-    "dsn_vgg16_bn",
+    "register_backbone",
     "replace_first_conv",
-    "vgg16_bn",
 ]
 
 TAPS = ("stage", "every_conv")
@@ -165,8 +165,17 @@ def _vgg16_bn_backbone(in_channels: int, num_classes: int) -> nn.Module:
     return model
 
 
+WEIGHT_OPTIONS = ("pretrained", "weights_file", "weights_sha256")
+
+
 def attach_weights(
-    model, backbone_prefix, arch, first_conv, pretrained, weights_file, weights_sha256
+    model,
+    backbone_prefix,
+    arch,
+    first_conv,
+    pretrained=False,
+    weights_file=None,
+    weights_sha256=None,
 ):
     """Load ImageNet weights when ``pretrained`` (see :mod:`covidnb.models.weights`) and set
     ``model.weights_info``; DSN side branches (``model.sides``) always start random (Algorithm 1)."""
@@ -184,38 +193,36 @@ def attach_weights(
     return model
 
 
-@MODELS.register("vgg16_bn")
-def vgg16_bn(
-    in_channels: int = 1,
-    num_classes: int = 2,
-    pretrained: bool = False,
-    weights_file=None,
-    weights_sha256=None,
-):
-    """torchvision VGG-16-BN with an ``in_channels`` first conv and ``num_classes`` outputs (Table 3–5 baseline)."""
-    model = _vgg16_bn_backbone(in_channels, num_classes)
-    model.cam_layer_name = "features.42"  # the last conv block's ReLU, 14×14 at 224 px
-    return attach_weights(
-        model, "", "vgg16_bn", "features.0", pretrained, weights_file, weights_sha256
-    )
+def register_backbone(arch: str, make_backbone, first_conv: str, cam_layer: str, dsn=None) -> None:
+    """Register the torchvision baseline ``arch`` and, given its DSN class ``dsn``, ``dsn_<arch>``.
+
+    Both builders take ``in_channels``, ``num_classes`` and the weight options ``pretrained``,
+    ``weights_file``, ``weights_sha256`` (:func:`attach_weights`, loading into ``first_conv``'s
+    network); ``dsn_<arch>`` passes its other keywords (``side_width``, ``fused_channels``,
+    ``pool_size``, VGG's ``taps``) to ``dsn(backbone, num_classes, **side)``. ``cam_layer`` is
+    the module Grad-CAM hooks (``cam_layer_name``; under ``backbone.`` in the DSN model).
+    """
+
+    def baseline(in_channels: int = 1, num_classes: int = 2, **weights):
+        model = make_backbone(in_channels, num_classes)
+        model.cam_layer_name = cam_layer
+        return attach_weights(model, "", arch, first_conv, **weights)
+
+    def deeply_supervised(in_channels: int = 1, num_classes: int = 2, **options):
+        weights = {k: options.pop(k) for k in WEIGHT_OPTIONS if k in options}
+        model = dsn(make_backbone(in_channels, num_classes), num_classes, **options)
+        model.cam_layer_name = f"backbone.{cam_layer}"
+        return attach_weights(model, "backbone", arch, first_conv, **weights)
+
+    what = f"torchvision {arch} with an ``in_channels`` stem and ``num_classes`` outputs"
+    baseline.__name__, baseline.__doc__ = arch, f"{what}."
+    MODELS.register(arch)(baseline)
+    if dsn is not None:
+        deeply_supervised.__name__ = f"dsn_{arch}"
+        deeply_supervised.__doc__ = (
+            f"DSN on {what} → ``(main, side1, …, side5)``; see {dsn.__name__}."
+        )
+        MODELS.register(f"dsn_{arch}")(deeply_supervised)
 
 
-@MODELS.register("dsn_vgg16_bn")
-def dsn_vgg16_bn(
-    in_channels: int = 1,
-    num_classes: int = 2,
-    pretrained: bool = False,
-    weights_file=None,
-    weights_sha256=None,
-    taps: str = "stage",
-    side_width: int = 21,
-    fused_channels: int | None = 1,
-    pool_size: int = 7,
-):
-    """DSN on VGG-16-BN (§3.2): returns ``(main, side1, …, side5)``; see the module docstring."""
-    backbone = _vgg16_bn_backbone(in_channels, num_classes)
-    model = DSNVGG(backbone, num_classes, taps, side_width, fused_channels, pool_size)
-    model.cam_layer_name = "backbone.features.42"
-    return attach_weights(
-        model, "backbone", "vgg16_bn", "features.0", pretrained, weights_file, weights_sha256
-    )
+register_backbone("vgg16_bn", _vgg16_bn_backbone, "features.0", "features.42", DSNVGG)

@@ -21,13 +21,15 @@ Grad-CAM should hook, for ``model.get_submodule``). DenseNet's final ReLU is app
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 import torchvision
 from torch import nn
 
 from covidnb.models import MODELS, count_parameters
-from covidnb.models.dsn import SideBranch, attach_weights, replace_first_conv
+from covidnb.models.dsn import SideBranch, register_backbone, replace_first_conv
 
 __all__ = [
     "TABLE4_PARAMS_M",
@@ -97,42 +99,8 @@ class DSNResNet(nn.Module):
         return (main, *sides)
 
 
-def _resnet_factory(arch: str, dsn: bool):
-    def build(
-        in_channels: int = 1,
-        num_classes: int = 2,
-        pretrained: bool = False,
-        weights_file=None,
-        weights_sha256=None,
-        **side,
-    ):
-        backbone = _resnet_backbone(arch, in_channels, num_classes)
-        if dsn:
-            model = DSNResNet(backbone, num_classes, **side)
-            model.cam_layer_name = "backbone.layer4"
-            return attach_weights(
-                model, "backbone", arch, "conv1", pretrained, weights_file, weights_sha256
-            )
-        if side:
-            raise TypeError(f"{arch} got unexpected arguments {sorted(side)}")
-        backbone.cam_layer_name = "layer4"
-        return attach_weights(backbone, "", arch, "conv1", pretrained, weights_file, weights_sha256)
-
-    build.__name__ = ("dsn_" if dsn else "") + arch
-    build.__doc__ = (
-        f"{'DSN on ' if dsn else ''}torchvision {arch} with an ``in_channels`` stem and ``num_classes`` outputs"
-        + (
-            " → ``(main, side1, …, side5)``; side options ``side_width``, ``fused_channels``, ``pool_size``."
-            if dsn
-            else "."
-        )
-    )
-    return build
-
-
 for _arch in ("resnet50", "resnext50"):
-    MODELS.register(_arch)(_resnet_factory(_arch, dsn=False))
-    MODELS.register(f"dsn_{_arch}")(_resnet_factory(_arch, dsn=True))
+    register_backbone(_arch, partial(_resnet_backbone, _arch), "conv1", "layer4", DSNResNet)
 
 
 # ---------------------------------------------------------------- DenseNet-169
@@ -186,65 +154,21 @@ class DSNDenseNet(nn.Module):
         return (main, *sides)
 
 
-@MODELS.register("densenet169")
-def densenet169(
-    in_channels: int = 1,
-    num_classes: int = 2,
-    pretrained: bool = False,
-    weights_file=None,
-    weights_sha256=None,
-):
-    """torchvision DenseNet-169 (final ReLU out of place) with an ``in_channels`` stem and ``num_classes`` outputs."""
-    model = _densenet_backbone(in_channels, num_classes)
-    model.cam_layer_name = "features.norm5"
-    return attach_weights(
-        model, "", "densenet169", "features.conv0", pretrained, weights_file, weights_sha256
-    )
-
-
-@MODELS.register("dsn_densenet169")
-def dsn_densenet169(
-    in_channels: int = 1,
-    num_classes: int = 2,
-    pretrained: bool = False,
-    weights_file=None,
-    weights_sha256=None,
-    side_width: int = 21,
-    fused_channels: int | None = 1,
-    pool_size: int = 7,
-):
-    """DSN on DenseNet-169 → ``(main, side1, …, side5)``; see the module docstring."""
-    model = DSNDenseNet(
-        _densenet_backbone(in_channels, num_classes),
-        num_classes,
-        side_width,
-        fused_channels,
-        pool_size,
-    )
-    model.cam_layer_name = "backbone.features.norm5"
-    return attach_weights(
-        model, "backbone", "densenet169", "features.conv0", pretrained, weights_file, weights_sha256
-    )
+register_backbone(
+    "densenet169", _densenet_backbone, "features.conv0", "features.norm5", DSNDenseNet
+)
 
 
 # ---------------------------------------------------------------- MobileNet-V2 (baseline only)
 
 
-@MODELS.register("mobilenet_v2")
-def mobilenet_v2(
-    in_channels: int = 1,
-    num_classes: int = 2,
-    pretrained: bool = False,
-    weights_file=None,
-    weights_sha256=None,
-):
-    """torchvision MobileNet-V2 with an ``in_channels`` stem and ``num_classes`` outputs (Table 3 baseline)."""
+def _mobilenet_v2_backbone(in_channels: int, num_classes: int) -> nn.Module:
     model = torchvision.models.mobilenet_v2(num_classes=num_classes)
     model.features[0][0] = replace_first_conv(model.features[0][0], in_channels)
-    model.cam_layer_name = "features.18"
-    return attach_weights(
-        model, "", "mobilenet_v2", "features.0.0", pretrained, weights_file, weights_sha256
-    )
+    return model
+
+
+register_backbone("mobilenet_v2", _mobilenet_v2_backbone, "features.0.0", "features.18")
 
 
 # ---------------------------------------------------------------- Table 4

@@ -123,15 +123,12 @@ class UNet(nn.Module):
         return self.up4.conv
 
     def class_maps(self, x: torch.Tensor) -> torch.Tensor:
-        x1 = self.inc(x)
-        x2 = self.down1(x1)
-        x3 = self.down2(x2)
-        x4 = self.down3(x3)
-        x5 = self.down4(x4)
-        x = self.up1(x5, x4)
-        x = self.up2(x, x3)
-        x = self.up3(x, x2)
-        x = self.up4(x, x1)
+        skips = [self.inc(x)]  # the encoder's maps, finest first
+        for down in (self.down1, self.down2, self.down3, self.down4):
+            skips.append(down(skips[-1]))
+        x = skips.pop()
+        for up in (self.up1, self.up2, self.up3, self.up4):  # each joins the next finer map
+            x = up(x, skips.pop())
         return self.outc(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

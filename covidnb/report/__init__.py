@@ -20,7 +20,18 @@ from covidnb.report.load import CHAPTERS, Chapter, load_chapter, reported_table
 from covidnb.report.schema import ReportDataError
 
 __all__ = [
-    "CHAPTERS", "Chapter", "ReportDataError", "SyntheticRunError", "check", "compare",
-    "differences", "differences_markdown", "flags", "format_comparison", "load_chapter",
-    "reported_table", "summarise", "write_flags",
+    "CHAPTERS",
+    "Chapter",
+    "ReportDataError",
+    "SyntheticRunError",
+    "check",
+    "compare",
+    "differences",
+    "differences_markdown",
+    "flags",
+    "format_comparison",
+    "load_chapter",
+    "reported_table",
+    "summarise",
+    "write_flags",
 ]
