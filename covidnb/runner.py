@@ -390,6 +390,8 @@ def run_batch(
         raise BatchInputError(f"jobs must be >= 1, got {jobs}")
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    if cwd is not None and not Path(cwd).is_dir():
+        raise BatchInputError(f"--cwd {cwd}: not an existing folder")
     workdir = str(Path(cwd).resolve() if cwd is not None else nb.parent)
     ledger = Ledger(out)
     results: dict[int, JobResult] = {}

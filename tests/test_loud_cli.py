@@ -124,3 +124,33 @@ def _alive(pid):
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+# -- covidnb report / book ----------------------------------------------------------------------
+@pytest.mark.parametrize("argv, expect", [
+    (["report", "show", "nochapter"], "chapter 'nochapter' has no reported tables"),
+    (["report", "show", "dresunet", "99.9"], "dresunet: no table '99.9'; ids:"),
+    (["report", "show", "dresunet", "--root", "/no/such/root"], "/no/such/root/nbs/dresunet"),
+    (["book", "--only", "zzz_no_notebook"], "--only zzz_no_notebook matches no notebook"),
+])
+def test_report_and_book_bad_input_is_a_message(argv, expect, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert expect in err and "Traceback" not in err
+
+
+def test_run_refuses_a_missing_cwd(tmp_path, capsys):
+    nb = _notebook(tmp_path / "nb.ipynb")
+    assert main(["run", str(nb), "--cwd", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
+    assert "--cwd" in capsys.readouterr().err and not (tmp_path / "o" / "ledger.json").exists()
+
+
+def test_ctrl_c_is_a_message_not_a_traceback(monkeypatch, capsys):
+    import covidnb.cli.report as report_cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report_cli, "run_check", interrupted)
+    assert main(["report", "check", "dresunet", "--out", "-"]) == 130
+    assert "interrupted" in capsys.readouterr().err

@@ -11,7 +11,8 @@ def add_parser(sub) -> None:
                    help="profile injected into every notebook's parameters cell (default: smoke)")
     p.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: python3)")
     p.add_argument("--force", action="store_true", help="re-execute even when cached")
-    p.add_argument("--only", nargs="*", help="execute only notebooks whose path contains one of these")
+    p.add_argument("--only", nargs="+", metavar="TEXT",
+                   help="execute only notebooks whose path contains one of these")
     p.add_argument("--no-execute", action="store_true",
                    help="build from the notebooks as committed (a structure and link check)")
     p.add_argument("--no-strict", action="store_true", help="do not turn Sphinx warnings into errors")
@@ -22,6 +23,12 @@ def run(args) -> int:
     from covidnb import book
 
     failed = 0
+    if args.only:
+        known = [str(nb) for nb in book.toc_notebooks()]
+        if not any(s in k for s in args.only for k in known):
+            print(f"covidnb book: --only {' '.join(args.only)} matches no notebook of _toc.yml",
+                  file=sys.stderr)
+            return 2
     if not args.no_execute:
         results = book.execute_notebooks(args.profile, args.kernel, args.force, args.only)
         print(book.summarise(results))

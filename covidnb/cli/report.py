@@ -89,7 +89,14 @@ def run_check(args) -> int:
 def run_show(args) -> int:
     from covidnb.report import load_chapter
 
-    chapter = load_chapter(args.chapter, args.root)
+    try:
+        chapter = load_chapter(args.chapter, args.root)
+        if args.table:
+            chapter.table(args.table)
+    except (FileNotFoundError, KeyError, ValueError) as exc:  # a bad chapter, table or --root
+        print(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc),
+              file=sys.stderr)
+        return 2
     if not args.table:
         print(f"{chapter.spec.paper}\n")
         _print_table(chapter.overview(), ["id", "table", "location", "unit", "rows", "origin",
