@@ -1,6 +1,9 @@
-"""Per-chapter glue: turn a chapter's profile (``nbs/<chapter>/profiles.yaml``) into the
-``run_experiment`` configurations its notebooks and its reference re-run share, so that a
-notebook, a batch run and the committed reference results key to the same run records."""
+"""The book's chapters. Each chapter module (``dresunet``, ``dsn_saal``) turns its profile
+(``nbs/<chapter>/profiles.yaml``) into the ``run_experiment`` configurations its notebooks and its
+reference re-run share — so a notebook, a batch run and the committed reference results key to
+the same run records — and ends with its declaration (:mod:`.contract`). :mod:`.registry` lists
+every chapter; :mod:`.views` is the view layer they share; :mod:`.reference` runs a chapter's
+reference plan. ``book/add_a_chapter.md`` says how to add one."""
 
 from pathlib import Path
 
