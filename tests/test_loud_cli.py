@@ -109,6 +109,39 @@ def test_sigterm_stops_covidnb_run_and_its_kernels(tmp_path, jobs):
     assert not alive, "a kernel went on after covidnb run was stopped"
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_the_notebooks_stop_when_covidnb_run_is_killed(tmp_path, jobs):
+    """SIGKILL leaves no handler to run: the papermill children die with their parent
+    (PR_SET_PDEATHSIG), and a kernel notices its parent is gone (ipykernel's parent poller)."""
+    body = ("import os, time\n"
+            "open(f'{pid_dir}/kernel-{x}.pid', 'w').write(str(os.getpid()))\n"
+            "time.sleep(120)")
+    nb = _notebook(tmp_path / "slow.ipynb", params=f"x = 1\npid_dir = {str(tmp_path)!r}", body=body)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "covidnb"), "run", str(nb), "--out",
+         str(tmp_path / "out"), "--jobs", jobs, "--grid", str(_grid(tmp_path))],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 90
+        while len(list(tmp_path.glob("kernel-*.pid"))) < int(jobs) and time.time() < deadline:
+            time.sleep(0.3)
+        kernels = [int(p.read_text()) for p in tmp_path.glob("kernel-*.pid")]
+        assert kernels, "no kernel started"
+        proc.kill()
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.time() + 45
+    alive = kernels
+    while alive and time.time() < deadline:
+        alive = [k for k in alive if _alive(k)]
+        time.sleep(0.5)
+    for k in alive:
+        os.kill(k, signal.SIGKILL)
+    assert not alive, "a kernel went on after covidnb run was killed"
+
+
 def _grid(tmp_path):
     g = tmp_path / "grid.yaml"
     g.write_text("x: [1, 2]\n")
