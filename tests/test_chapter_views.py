@@ -43,3 +43,19 @@ def test_undefined_precision_in_old_records_is_not_averaged_as_zero():
     assert wide.loc["DResUNet", ("Precision %", "re-run")] == "50.00 ± 0.00 (n = 2 of 3)"
     assert wide.loc["DResUNet", ("Accuracy %", "re-run")].endswith("(n = 3)")
     assert isinstance(wide, pd.DataFrame)
+
+
+def test_validation_threshold_metrics_replace_the_thresholded_columns_only():
+    run = _run(0, 0, 0, 5, 5, 0.0)  # at 0.5: nothing called COVID
+    run.metrics["val_threshold"] = {"threshold": 0.31, "accuracy": 0.8, "precision": 0.75,
+                                    "sensitivity": 0.9, "specificity": 0.7, "f1": 0.818,
+                                    "g_mean": 0.794, "auc": 0.6, "tp": 9, "fp": 3, "tn": 7,
+                                    "fn": 1, "n": 20}
+    old = _run(1, 4, 4, 1, 1, 0.5)  # recorded before validation thresholds existed
+    frame = views.runs_frame(dresunet.SPEC, [run, old])
+    at_val = views.at_validation_threshold(frame)
+    assert at_val["accuracy"].iloc[0] == 0.8 and at_val["tp"].iloc[0] == 9
+    assert at_val["auc"].iloc[0] == frame["auc"].iloc[0] == 0.6  # threshold-free: unchanged
+    assert frame["val_threshold"].iloc[0] == 0.31 and math.isnan(frame["val_threshold"].iloc[1])
+    assert math.isnan(at_val["accuracy"].iloc[1])  # never silently the 0.5 value
+    assert math.isnan(frame["precision"].iloc[0]) and frame["accuracy"].iloc[0] == 0.5

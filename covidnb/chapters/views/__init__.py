@@ -20,7 +20,7 @@ from covidnb.chapters.views.figures import (
     select,
     stored_cam_rows,
 )
-from covidnb.chapters.views.frames import run_row, runs_frame
+from covidnb.chapters.views.frames import at_validation_threshold, run_row, runs_frame
 from covidnb.chapters.views.stores import (
     collect_runs,
     finished_runs,
@@ -44,7 +44,7 @@ from covidnb.chapters.views.tables import (
 )
 
 __all__ = [
-    "NOT_COMPARABLE", "cam_rows", "caption", "claims", "claims_summary", "claims_wide",
+    "NOT_COMPARABLE", "at_validation_threshold", "cam_rows", "caption", "claims", "claims_summary", "claims_wide",
     "collect_runs", "compare_all", "compare_one", "comparison_wide", "confident_indices",
     "confusion_grid", "curves_by", "file_summary", "finished_runs", "is_reference", "label_of",
     "mean_std_cell", "predicted", "profile_vs_paper", "resolve_store", "results_table", "roc_by",

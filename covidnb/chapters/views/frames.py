@@ -21,6 +21,10 @@ import pandas as pd
 from covidnb.chapters.registry import get_chapter
 
 COUNTS = ("tp", "fp", "tn", "fn", "n")
+# Metrics that depend on the operating threshold (AUC does not); their values at the threshold
+# chosen on validation sit in columns with this suffix (:func:`at_validation_threshold`).
+THRESHOLDED = ("accuracy", "precision", "sensitivity", "specificity", "f1", "g_mean")
+VAL_SUFFIX = "@val"
 
 
 def _metric_names() -> tuple[str, ...]:
@@ -80,6 +84,12 @@ def run_row(chapter, run) -> dict:
            "train_counts": (prov.get("train") or {}).get("class_counts")}
     for name in _metric_names() + COUNTS:
         row[name] = m.get(name, math.nan)
+    # the same metrics at the threshold chosen on validation (records made before it: NaN)
+    op = m.get("val_threshold") or {}
+    row["val_threshold"] = op.get("threshold", math.nan)
+    op = mark_undefined(op) if op else {}
+    for name in THRESHOLDED + COUNTS:
+        row[name + VAL_SUFFIX] = op.get(name, math.nan)
     tr = m.get("training", {})
     row["best_epoch"], row["seconds"] = tr.get("best_epoch"), tr.get("seconds")
     return row
@@ -112,3 +122,17 @@ def runs_frame(chapter, runs: Sequence, labels: Sequence[str] | None = None) -> 
     if len(frame):
         frame["repeats"] = frame.groupby(pd.Series(identity, index=frame.index))["seed"].transform("nunique")
     return frame
+
+
+def at_validation_threshold(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every thresholded metric (and the confusion counts) replaced by its value at
+    the threshold chosen on the validation split, and an ``operating point`` column saying so;
+    AUC is threshold-free and stays. Feed it to the same tables as the paper-rule frame, so the
+    two operating points read side by side, each labelled."""
+    out = frame.copy()
+    for name in THRESHOLDED + COUNTS:
+        col = name + VAL_SUFFIX
+        if col in out:
+            out[name] = out[col]
+    out["operating point"] = "threshold chosen on validation (Youden J)"
+    return out
