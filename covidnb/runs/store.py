@@ -27,23 +27,25 @@ false, :meth:`RunStore.runs` and :meth:`RunStore.table` skip it with an
 ``force=True`` retrains into ``<run>/.force/`` and replaces the stored record only once the new
 one is done (file by file, ``status.json`` last); interrupting it leaves the old record as it was,
 and a finished ``.force/`` whose replacement was interrupted is completed by the next call.
+
+This module holds :class:`RunStore` (lookup, the locked run, filters, the table) and the forced
+re-run's replacement; the pieces it is built from live beside it and are re-exported here:
+:mod:`~covidnb.runs.keys` (canonical JSON, run keys), :mod:`~covidnb.runs.run` (:class:`Run`),
+:mod:`~covidnb.runs.records` (reading record files, unreadable records) and
+:mod:`~covidnb.runs.lock` (the file lock).
 """
 
 from __future__ import annotations
 
-import fcntl
 import fnmatch
 import json
 import math
 import os
 import re
 import shutil
-import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, is_dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,281 +53,35 @@ import pandas as pd
 
 from covidnb.metrics.summary import flatten
 from covidnb.paths import runs_root
-from covidnb.runs.atomic import atomic_write_csv, atomic_write_json
+from covidnb.runs.atomic import atomic_write_json
+from covidnb.runs.keys import KEY_PREFIX, canonical, canonical_json, config_key
+from covidnb.runs.lock import LockTimeout, file_lock
 from covidnb.runs.provenance import collect_provenance, now
+from covidnb.runs.records import (
+    STATUSES,
+    UnreadableRecord,
+    UnreadableRecordWarning,
+    drop_unreadable,
+    read_object,
+)
+from covidnb.runs.run import Run
 
-KEY_PREFIX = 12
-STATUSES = ("running", "done", "failed")
-
-
-def canonical(obj: Any, where: str = "config") -> Any:
-    """A JSON-ready copy: tuples → lists, numpy/Path/dataclass → plain values, 1.0 → 1."""
-    import numpy as np
-
-    if is_dataclass(obj) and not isinstance(obj, type):
-        obj = asdict(obj)
-    if isinstance(obj, dict):
-        out = {}
-        for k, v in obj.items():
-            if not isinstance(k, str):
-                raise TypeError(f"{where}: keys must be strings, got {k!r}")
-            out[k] = canonical(v, f"{where}.{k}")
-        return out
-    if isinstance(obj, (list, tuple)):
-        return [canonical(v, f"{where}[{i}]") for i, v in enumerate(obj)]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, float):
-        if not math.isfinite(obj):
-            raise ValueError(f"{where}: {obj} cannot be part of a run key")
-        return int(obj) if obj.is_integer() else obj
-    if obj is None or isinstance(obj, (bool, int, str)):
-        return obj
-    raise TypeError(f"{where}: {type(obj).__name__} {obj!r} is not a JSON value")
-
-
-def canonical_json(config: dict) -> str:
-    return json.dumps(canonical(config), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def config_key(config: dict, ignore: tuple[str, ...] = ()) -> str:
-    """sha256 (hex) of the canonical JSON of ``config`` without the dotted paths in ``ignore``."""
-    import hashlib
-
-    return hashlib.sha256(canonical_json(_without(canonical(config), ignore)).encode()).hexdigest()
-
-
-def _without(config: dict, ignore: tuple[str, ...]) -> dict:
-    config = json.loads(json.dumps(config))
-    for dotted in ignore:
-        *parents, leaf = dotted.split(".")
-        node = config
-        for p in parents:
-            node = node.get(p) if isinstance(node, dict) else None
-            if node is None:
-                break
-        if isinstance(node, dict):
-            node.pop(leaf, None)
-    return config
-
+__all__ = [  # the names callers import from here (several now live in the modules above)
+    "FORCE_DIR",
+    "KEY_PREFIX",
+    "STATUSES",
+    "LockTimeout",
+    "Run",
+    "RunStore",
+    "UnreadableRecord",
+    "UnreadableRecordWarning",
+    "canonical",
+    "canonical_json",
+    "config_key",
+    "file_lock",
+]
 
 FORCE_DIR = ".force"
-
-
-class UnreadableRecord(ValueError):
-    """A run record file that cannot be read; ``path`` and ``reason`` say which and why."""
-
-    def __init__(self, path: str | os.PathLike, reason: str):
-        self.path, self.reason = Path(path), reason
-        super().__init__(f"{self.path}: {reason}")
-
-
-class UnreadableRecordWarning(UserWarning):
-    """A reader skipped an unreadable run record (the message names the file and the reason)."""
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        return None
-    except UnicodeDecodeError as exc:
-        raise UnreadableRecord(path, f"not UTF-8 text ({exc})") from exc
-    except OSError as exc:
-        raise UnreadableRecord(path, f"cannot be read ({exc})") from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UnreadableRecord(path, f"not valid JSON ({exc})") from exc
-
-
-def _read_object(path: Path, required: tuple[str, ...] = ()) -> dict | None:
-    """A JSON object with the ``required`` keys, ``None`` when the file is absent."""
-    data = _read_json(path)
-    if data is None:
-        return None
-    if not isinstance(data, dict):
-        raise UnreadableRecord(path, f"expected a JSON object, got {type(data).__name__}")
-    missing = [k for k in required if k not in data]
-    if missing:
-        raise UnreadableRecord(path, f"lacks the field(s) {missing}")
-    return data
-
-
-class Run:
-    """One run directory. Reading attributes reads the files; the ``save_*`` methods write them."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-
-    # -- reading -----------------------------------------------------------------------------
-    @property
-    def record(self) -> dict:
-        rec = _read_object(self.path / "config.json", ("key", "config"))
-        if rec is None:
-            raise FileNotFoundError(f"{self.path / 'config.json'}: no run recorded here")
-        return rec
-
-    @property
-    def problem(self) -> str | None:
-        """``None`` when the record reads, else ``"<file>: <reason>"`` for its first bad file.
-
-        Checked: ``config.json`` (a JSON object with ``key`` and ``config``), ``status.json``
-        (an object with ``status`` one of running/done/failed) and, for a run that says it is
-        done, ``metrics.json`` (a JSON object)."""
-        try:
-            _ = self.record
-            status = _read_object(self.path / "status.json", ("status",))
-            if status is not None and status["status"] not in STATUSES:
-                raise UnreadableRecord(
-                    self.path / "status.json", f"unknown status {status['status']!r}"
-                )
-            if status is not None and status["status"] == "done":
-                if _read_object(self.path / "metrics.json") is None:
-                    raise UnreadableRecord(self.path / "metrics.json", "missing in a done run")
-            elif (self.path / "metrics.json").exists():
-                _read_object(self.path / "metrics.json")
-        except UnreadableRecord as exc:
-            return str(exc)
-        except FileNotFoundError as exc:
-            return str(exc)
-        return None
-
-    @property
-    def key(self) -> str:
-        return self.record["key"]
-
-    @property
-    def config(self) -> dict:
-        return self.record["config"]
-
-    @property
-    def provenance(self) -> dict:
-        return self.record.get("provenance", {})
-
-    @property
-    def status(self) -> dict:
-        """``status.json``; ``{"status": "unreadable", "reason": …}`` when the record cannot be
-        read (see :attr:`problem`), ``{"status": "missing"}`` when there is none."""
-        problem = self.problem
-        if problem is not None:
-            return {"status": "unreadable", "reason": problem}
-        return _read_object(self.path / "status.json") or {"status": "missing"}
-
-    @property
-    def done(self) -> bool:
-        return self.status.get("status") == "done"
-
-    @property
-    def metrics(self) -> dict:
-        return _read_object(self.path / "metrics.json") or {}
-
-    @property
-    def predictions(self) -> pd.DataFrame:
-        df = self._csv(
-            "predictions.csv", dtype={"sample_id": str, "patient_id": str, "source": str}
-        )
-        for col in (
-            "sample_id",
-            "patient_id",
-            "source",
-        ):  # "" (unknown patient) must not read as NaN
-            if col in df:
-                df[col] = df[col].fillna("")
-        return df
-
-    @property
-    def history(self) -> pd.DataFrame:
-        return self._csv("history.csv")
-
-    @property
-    def checkpoint_dir(self) -> Path:
-        return self.path / "checkpoints"
-
-    @property
-    def synthetic(self) -> bool:
-        return bool(self.config.get("synthetic") or self.metrics.get("synthetic"))
-
-    def _csv(self, name: str, **kw) -> pd.DataFrame:
-        p = self.path / name
-        if not p.exists():
-            return pd.DataFrame()
-        return pd.read_csv(p, **kw)
-
-    # -- writing -----------------------------------------------------------------------------
-    def save_metrics(self, metrics: dict) -> None:
-        atomic_write_json(self.path / "metrics.json", metrics)
-
-    def save_predictions(self, frame: pd.DataFrame) -> None:
-        atomic_write_csv(self.path / "predictions.csv", frame)
-
-    def save_history(self, history: pd.DataFrame | list[dict]) -> None:
-        frame = history if isinstance(history, pd.DataFrame) else pd.DataFrame(list(history))
-        atomic_write_csv(self.path / "history.csv", frame)
-
-    def update_provenance(self, **fields: Any) -> None:
-        rec = self.record
-        rec.setdefault("provenance", {}).update(fields)
-        atomic_write_json(self.path / "config.json", rec)
-
-    def _set_status(self, status: str, **fields: Any) -> None:
-        atomic_write_json(self.path / "status.json", {"status": status, "updated": now(), **fields})
-
-    def _set_failed(self, **fields: Any) -> None:
-        """``status.json`` = failed, even on a full disk: when the atomic write (a new file)
-        cannot be made, the old file is overwritten in place (it needs no new block)."""
-        try:
-            self._set_status("failed", **fields)
-        except OSError:
-            text = json.dumps({"status": "failed", "updated": now(), **fields}, default=str)
-            short = json.dumps({"status": "failed", "reason": fields.get("reason", "")})
-            path = self.path / "status.json"
-            for body in (text, short):
-                try:
-                    with open(path, "r+" if path.exists() else "w", encoding="utf-8") as fh:
-                        fh.write(body + "\n")
-                        fh.truncate()
-                    return
-                except OSError:
-                    continue
-            raise
-
-    def __repr__(self) -> str:
-        try:
-            return f"<Run {self.path.parent.name}/{self.path.name} {self.status.get('status')}>"
-        except ValueError:
-            return f"<Run {self.path} unreadable>"
-
-
-class LockTimeout(TimeoutError):
-    pass
-
-
-@contextmanager
-def file_lock(path: Path, timeout: float | None = None, poll: float = 0.2) -> Iterator[None]:
-    """An exclusive ``fcntl.flock`` on ``path``; released when the block ends or the process dies."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        if timeout is None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        else:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise LockTimeout(
-                            f"{path}: another process holds this run's lock"
-                        ) from None
-                    time.sleep(poll)
-        yield
-    finally:
-        os.close(fd)  # closing releases the flock
 
 
 class RunStore:
@@ -389,10 +145,10 @@ class RunStore:
             problem = run.problem if (path / "config.json").exists() else None
             if problem is not None:
                 log(f"[unreadable record] {problem}")
-                _drop_unreadable(path)
+                drop_unreadable(path)
                 previous = {"status": "unreadable"}
             else:
-                previous = _read_object(path / "status.json") or {}
+                previous = read_object(path / "status.json") or {}
             if previous.get("status") == "done" and not force:
                 if run.key != key:
                     raise RuntimeError(
@@ -507,22 +263,13 @@ class RunStore:
 _MISSING = object()
 
 
-def _drop_unreadable(path: Path) -> None:
-    """Remove the record files of ``path`` that cannot be read (they are about to be rewritten)."""
-    for name in ("config.json", "status.json", "metrics.json"):
-        try:
-            _read_object(path / name)
-        except UnreadableRecord:
-            (path / name).unlink(missing_ok=True)
-
-
 def _finish_forced(path: Path, log: Callable[[str], None]) -> None:
     """Move a finished forced re-run (``path/.force``) over the stored record: every file by an
     atomic rename, files the new record lacks removed, ``status.json`` last. Call with the run's
     lock held. An unfinished ``.force`` is left alone (the stored record stays as it was)."""
     forced = path / FORCE_DIR
     try:
-        status = _read_object(forced / "status.json")
+        status = read_object(forced / "status.json")
     except UnreadableRecord:
         status = None
     if not forced.is_dir() or not status or status.get("status") != "done":
