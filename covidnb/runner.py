@@ -21,76 +21,63 @@ notebook without that cell, an unknown kernel, a bad grid. Stopping: :func:`stop
 terminates every papermill subprocess (a signal handler calls it, see ``covidnb run``); each
 subprocess also dies with this process (``PR_SET_PDEATHSIG`` on Linux), and an in-process
 kernel polls its parent (ipykernel's ``JPY_PARENT_PID``).
+
+This module holds the ledger, the execution of one set and of a batch, and the summary table.
+The checks before a batch runs live in :mod:`covidnb.runner_inputs` and the papermill child
+processes in :mod:`covidnb.runner_children`; their public names are re-exported here.
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import json
 import os
 import queue
 import re
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import yaml
-
+from covidnb.runner_children import BatchInterrupted, run_papermill, stop_children, stopping
+from covidnb.runner_inputs import (
+    BatchInputError,
+    check_parameters,
+    expand_grid,
+    load_grid,
+    notebook_parameters,
+    param_slug,
+    require_kernel,
+    require_parameters_cell,
+)
 from covidnb.runs.atomic import atomic_write_json
 from covidnb.runs.provenance import now
 from covidnb.runs.store import file_lock
 
+__all__ = [
+    "KERNEL_ENV",
+    "LEDGER",
+    "BatchInputError",
+    "BatchInterrupted",
+    "JobResult",
+    "Ledger",
+    "check_parameters",
+    "execute_notebook",
+    "expand_grid",
+    "kernel_env",
+    "load_grid",
+    "notebook_parameters",
+    "param_slug",
+    "require_kernel",
+    "require_parameters_cell",
+    "run_batch",
+    "stop_children",
+    "summary_table",
+]
+
 LEDGER = "ledger.json"
-
-
-class BatchInputError(ValueError):
-    """A notebook, grid file or option the batch cannot run with."""
-
-
-class BatchInterrupted(BaseException):  # like KeyboardInterrupt: not an error of one set
-    """The batch was stopped by a signal; ``signum`` says which."""
-
-    def __init__(self, signum: int):
-        self.signum = signum
-        super().__init__(f"stopped by {signal.Signals(signum).name}")
-
-
-_CHILDREN: set[subprocess.Popen] = set()
-_CHILDREN_LOCK = threading.Lock()
-_STOPPING = threading.Event()
-
-
-def stop_children() -> None:
-    """Terminate every papermill subprocess this process started, and start no new one."""
-    _STOPPING.set()
-    with _CHILDREN_LOCK:
-        for proc in list(_CHILDREN):
-            if proc.poll() is None:
-                proc.terminate()
-
-
-# Runs papermill's CLI in a child that dies with its parent: on Linux PR_SET_PDEATHSIG, set in
-# the child itself (a preexec_fn is unsafe in a threaded parent).
-_PAPERMILL_MAIN = (
-    "import sys, runpy\n"
-    "if sys.platform.startswith('linux'):\n"
-    "    try:\n"
-    "        import ctypes, signal\n"
-    "        ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)\n"
-    "    except Exception:\n"
-    "        pass\n"
-    "sys.argv = ['papermill'] + sys.argv[1:]\n"
-    "runpy.run_module('papermill', run_name='__main__', alter_sys=True)\n"
-)
 
 
 @dataclass
@@ -103,123 +90,6 @@ class JobResult:
     error: str = ""
     extra: dict = field(default_factory=dict)
 
-
-# -- inputs --------------------------------------------------------------------------------------
-def require_parameters_cell(notebook: str | os.PathLike) -> None:
-    """Raise :class:`BatchInputError` naming ``notebook`` unless a cell is tagged ``parameters``."""
-    import nbformat
-
-    path = Path(notebook)
-    if not path.exists():
-        raise BatchInputError(f"{path}: notebook not found")
-    try:
-        nb = nbformat.read(path, as_version=4)
-    except Exception as exc:  # nbformat raises several types for a broken file
-        raise BatchInputError(f"{path}: not a readable notebook ({exc})") from exc
-    if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
-        raise BatchInputError(
-            f"{path}: no cell is tagged 'parameters'; tag the cell holding the defaults "
-            "(papermill would otherwise inject at the top and the defaults would win)"
-        )
-
-
-def notebook_parameters(notebook: str | os.PathLike) -> list[str]:
-    """The names the notebook's ``parameters`` cell assigns (top-level ``name = …`` and
-    ``name: type = …``), in order; raises :class:`BatchInputError` when it has no such cell or
-    the cell is not valid Python."""
-    import ast
-
-    import nbformat
-
-    require_parameters_cell(notebook)
-    nb = nbformat.read(Path(notebook), as_version=4)
-    names: list[str] = []
-    for cell in nb.cells:
-        if "parameters" not in cell.get("metadata", {}).get("tags", []):
-            continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError as exc:
-            raise BatchInputError(f"{notebook}: the parameters cell is not valid Python ({exc})") from exc
-        for node in tree.body:
-            targets = node.targets if isinstance(node, ast.Assign) else (
-                [node.target] if isinstance(node, ast.AnnAssign) else [])
-            for t in targets:
-                for n in ast.walk(t):
-                    if isinstance(n, ast.Name) and n.id not in names:
-                        names.append(n.id)
-    return names
-
-
-def check_parameters(notebook: str | os.PathLike, param_sets: Sequence[dict]) -> None:
-    """Raise :class:`BatchInputError` naming every parameter of ``param_sets`` that the
-    notebook's ``parameters`` cell does not define (a misspelt name would be injected, ignored
-    by the notebook, and the run recorded as if it had applied)."""
-    known = notebook_parameters(notebook)
-    unknown = sorted({k for s in param_sets for k in s if k not in known})
-    if unknown:
-        raise BatchInputError(
-            f"{notebook}: unknown parameter(s) {', '.join(repr(u) for u in unknown)}; its "
-            f"parameters cell defines: {', '.join(known) or '(nothing)'}"
-        )
-
-
-def require_kernel(kernel: str) -> None:
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    ksm = KernelSpecManager()
-    try:
-        ksm.get_kernel_spec(kernel)
-    except NoSuchKernel:
-        known = ", ".join(sorted(ksm.find_kernel_specs())) or "(none)"
-        raise BatchInputError(
-            f"no Jupyter kernel named {kernel!r}; installed: {known} "
-            f"(install one: python -m ipykernel install --sys-prefix --name {kernel})"
-        ) from None
-
-
-def expand_grid(spec: Any, where: str = "grid") -> list[dict]:
-    """Parameter sets from a grid: a mapping whose list values are crossed (scalars are fixed), or
-    a list of mappings taken as they are."""
-    if isinstance(spec, dict):
-        keys = list(spec)
-        for k in keys:
-            if not isinstance(k, str):
-                raise BatchInputError(f"{where}: parameter names must be strings, got {k!r}")
-        values = [v if isinstance(v, list) else [v] for v in spec.values()]
-        if any(len(v) == 0 for v in values):
-            empty = [k for k, v in zip(keys, values) if not v]
-            raise BatchInputError(f"{where}: empty list for {empty}")
-        return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
-    if isinstance(spec, list):
-        bad = [i for i, s in enumerate(spec) if not isinstance(s, dict)]
-        if bad:
-            raise BatchInputError(f"{where}: entries {bad} are not mappings of parameter → value")
-        return [dict(s) for s in spec]
-    raise BatchInputError(
-        f"{where}: expected a mapping of lists or a list of mappings, got {type(spec).__name__}"
-    )
-
-
-def load_grid(path: str | os.PathLike) -> list[dict]:
-    path = Path(path)
-    try:
-        spec = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise BatchInputError(f"{path}: grid file not found") from None
-    except yaml.YAMLError as exc:
-        raise BatchInputError(f"{path}: not valid YAML ({exc})") from exc
-    return expand_grid(spec, str(path))
-
-
-def param_slug(params: dict) -> str:
-    """A readable, file-safe name for a parameter set, unique through a short hash."""
-    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[
-        :8
-    ]
-    text = "_".join(f"{k}-{v}" for k, v in sorted(params.items())) or "default"
-    text = re.sub(r"[^A-Za-z0-9._=-]+", "", text.replace(" ", ""))[:60]
-    return f"{text}-{digest}"
 
 
 # -- the ledger ----------------------------------------------------------------------------------
@@ -325,40 +195,19 @@ def _execute_subprocess(
     env = dict(os.environ, COVIDNB_PROGRESS="0")
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = str(gpu)
-    if _STOPPING.is_set():
+    if stopping():
         return JobResult(params, slug, output, "failed", 0.0, "not started: the batch was stopped")
-    cmd = [
-        sys.executable,
-        "-c",
-        _PAPERMILL_MAIN,
-        notebook,
-        output,
-        "-k",
-        kernel,
-        "--cwd",
-        cwd,
-        "--no-progress-bar",
-        "-y",
-        yaml.safe_dump(params, default_flow_style=True),
-    ]
-    popen = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    with _CHILDREN_LOCK:
-        _CHILDREN.add(popen)
-    try:
-        _, stderr = popen.communicate()
-    finally:
-        with _CHILDREN_LOCK:
-            _CHILDREN.discard(popen)
+    returncode, stderr = run_papermill(notebook, output, params, kernel, cwd, env)
     dt = time.perf_counter() - t0
-    if popen.returncode != 0:
-        if popen.returncode < 0:
-            sig = signal.Signals(-popen.returncode).name
+    if returncode != 0:
+        if returncode < 0:
+            sig = signal.Signals(-returncode).name
             return JobResult(params, slug, output, "failed", dt,
                              f"papermill stopped by {sig}", {"gpu": gpu})
         lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
         err = next(
             (ln for ln in reversed(lines) if re.match(r"^\w+(Error|Exception|Interrupt)\b", ln)),
-            lines[-1] if lines else f"papermill exited with {popen.returncode}",
+            lines[-1] if lines else f"papermill exited with {returncode}",
         )
         return JobResult(params, slug, output, "failed", dt, err[:2000], {"gpu": gpu})
     return JobResult(params, slug, output, "done", dt, extra={"gpu": gpu})
