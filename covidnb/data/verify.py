@@ -135,32 +135,31 @@ class _Checker:
         sums_file = root / "SHA256SUMS"
         if sums_file.exists():
             self.sums = read_sha256sums(sums_file)
-            missing, corrupt = self.sum_problems
+            missing = self.sum_problems[0]
             for rel, digest in self.sums.items():
                 p = root / rel
                 if not p.is_file():
                     missing.append(f"{rel} (named in SHA256SUMS)")
                     continue
-                got = file_sha256(p)
-                if got == digest:
-                    self.sum_ok.add(str(p.resolve()))
-                else:
-                    self.sum_bad.add(str(p.resolve()))
-                    corrupt.append((rel, f"sha256 {got} differs from SHA256SUMS {digest}"))
+                self._check_sum(p, rel, digest, "SHA256SUMS")
         # The manifest's contents lists: a present file that differs is corrupt (an absent one
         # is for the split listings to report, so a declared subset still verifies).
         for rel, (digest, listing) in (manifest_sums(manifest) if manifest else {}).items():
             p = root / rel
             if rel in self.sums or not p.is_file():
                 continue
-            got = file_sha256(p)
-            if got == digest:
-                self.sum_ok.add(str(p.resolve()))
-            else:
-                self.sum_bad.add(str(p.resolve()))
-                self.sum_problems[1].append(
-                    (rel, f"sha256 {got} differs from the manifest's {listing} {digest}"))
+            self._check_sum(p, rel, digest, f"the manifest's {listing}")
         self._decoded: dict[str, str | None] = {}
+
+    def _check_sum(self, path: Path, rel: str, digest: str, listed_in: str) -> None:
+        """Hash ``path``: good → ``sum_ok``; else ``sum_bad`` and a corrupt entry naming where
+        ``digest`` was listed."""
+        got = file_sha256(path)
+        if got == digest:
+            self.sum_ok.add(str(path.resolve()))
+        else:
+            self.sum_bad.add(str(path.resolve()))
+            self.sum_problems[1].append((rel, f"sha256 {got} differs from {listed_in} {digest}"))
 
     def decode_problem(self, path: Path) -> str | None:
         key = str(path.resolve())
