@@ -27,15 +27,7 @@ def add_parser(sub) -> None:
         description=__doc__.split("\n\n")[0],
     )
     p.add_argument("notebook", help="the notebook to execute (needs a cell tagged 'parameters')")
-    p.add_argument(
-        "-p",
-        "--param",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("KEY", "VALUE"),
-        help="a parameter (YAML value); repeatable",
-    )
+    _key_value_option(p, "-p", "--param", help="a parameter (YAML value); repeatable")
     p.add_argument(
         "--grid", help="YAML grid: mapping of lists (crossed) or list of parameter mappings"
     )
@@ -57,12 +49,9 @@ def add_parser(sub) -> None:
         default="local",
         help="'submitit' submits each set as a Slurm job (needs submitit)",
     )
-    p.add_argument(
+    _key_value_option(
+        p,
         "--slurm",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("KEY", "VALUE"),
         help="submitit/Slurm parameter, e.g. --slurm timeout_min 120 --slurm gpus_per_node 1",
     )
     p.add_argument(
@@ -73,6 +62,11 @@ def add_parser(sub) -> None:
         "--log-output", action="store_true", help="stream the notebook's output (jobs=1 only)"
     )
     p.set_defaults(func=run)
+
+
+def _key_value_option(p, *flags: str, help: str) -> None:
+    """A repeatable ``FLAG KEY VALUE`` option, collected as a list of ``[key, value]`` pairs."""
+    p.add_argument(*flags, nargs=2, action="append", default=[], metavar=("KEY", "VALUE"), help=help)
 
 
 def _value(text: str):
