@@ -78,20 +78,9 @@ def test_run_missing_or_broken_notebook_is_a_message(tmp_path, capsys):
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_sigterm_stops_covidnb_run_and_its_kernels(tmp_path, jobs):
-    body = ("import os, time\n"
-            "open(f'{pid_dir}/kernel-{x}.pid', 'w').write(str(os.getpid()))\n"
-            "time.sleep(120)")
-    nb = _notebook(tmp_path / "slow.ipynb", params=f"x = 1\npid_dir = {str(tmp_path)!r}", body=body)
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "covidnb"), "run", str(nb), "--out", str(tmp_path / "out"),
-         "--jobs", jobs, "--grid", str(_grid(tmp_path))],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _slow_run(tmp_path, jobs, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.time() + 90
-        while len(list(tmp_path.glob("kernel-*.pid"))) < int(jobs) and time.time() < deadline:
-            time.sleep(0.3)
-        kernels = [int(p.read_text()) for p in tmp_path.glob("kernel-*.pid")]
-        assert kernels, "no kernel started"
+        kernels = _kernels(tmp_path, jobs)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -99,47 +88,57 @@ def test_sigterm_stops_covidnb_run_and_its_kernels(tmp_path, jobs):
             proc.kill()
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "stopped by SIGTERM" in err and "not done: {'x': 1}" in err
-    deadline = time.time() + 30
-    alive = kernels
-    while alive and time.time() < deadline:
-        alive = [k for k in alive if _alive(k)]
-        time.sleep(0.3)
-    for k in alive:
-        os.kill(k, signal.SIGKILL)
-    assert not alive, "a kernel went on after covidnb run was stopped"
+    _assert_gone(kernels, 30, 0.3, "a kernel went on after covidnb run was stopped")
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_the_notebooks_stop_when_covidnb_run_is_killed(tmp_path, jobs):
     """SIGKILL leaves no handler to run: the papermill children die with their parent
     (PR_SET_PDEATHSIG), and a kernel notices its parent is gone (ipykernel's parent poller)."""
-    body = ("import os, time\n"
-            "open(f'{pid_dir}/kernel-{x}.pid', 'w').write(str(os.getpid()))\n"
-            "time.sleep(120)")
-    nb = _notebook(tmp_path / "slow.ipynb", params=f"x = 1\npid_dir = {str(tmp_path)!r}", body=body)
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "covidnb"), "run", str(nb), "--out",
-         str(tmp_path / "out"), "--jobs", jobs, "--grid", str(_grid(tmp_path))],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = _slow_run(tmp_path, jobs, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 90
-        while len(list(tmp_path.glob("kernel-*.pid"))) < int(jobs) and time.time() < deadline:
-            time.sleep(0.3)
-        kernels = [int(p.read_text()) for p in tmp_path.glob("kernel-*.pid")]
-        assert kernels, "no kernel started"
+        kernels = _kernels(tmp_path, jobs)
         proc.kill()
         proc.wait(30)
     finally:
         if proc.poll() is None:
             proc.kill()
-    deadline = time.time() + 45
+    _assert_gone(kernels, 45, 0.5, "a kernel went on after covidnb run was killed")
+
+
+def _slow_run(tmp_path, jobs, **popen_kw):
+    """``covidnb run`` over a grid of two sets of a notebook whose kernels write their pid to
+    ``tmp_path/kernel-<x>.pid`` and sleep."""
+    body = ("import os, time\n"
+            "open(f'{pid_dir}/kernel-{x}.pid', 'w').write(str(os.getpid()))\n"
+            "time.sleep(120)")
+    nb = _notebook(tmp_path / "slow.ipynb", params=f"x = 1\npid_dir = {str(tmp_path)!r}", body=body)
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "covidnb"), "run", str(nb), "--out", str(tmp_path / "out"),
+         "--jobs", jobs, "--grid", str(_grid(tmp_path))],
+        **popen_kw)
+
+
+def _kernels(tmp_path, jobs):
+    """The pids of the kernels :func:`_slow_run` started, once ``jobs`` of them run (90 s at most)."""
+    deadline = time.time() + 90
+    while len(list(tmp_path.glob("kernel-*.pid"))) < int(jobs) and time.time() < deadline:
+        time.sleep(0.3)
+    kernels = [int(p.read_text()) for p in tmp_path.glob("kernel-*.pid")]
+    assert kernels, "no kernel started"
+    return kernels
+
+
+def _assert_gone(kernels, seconds, poll, message):
+    """Fail with ``message`` unless every kernel is gone within ``seconds`` (survivors are killed)."""
+    deadline = time.time() + seconds
     alive = kernels
     while alive and time.time() < deadline:
         alive = [k for k in alive if _alive(k)]
-        time.sleep(0.5)
+        time.sleep(poll)
     for k in alive:
         os.kill(k, signal.SIGKILL)
-    assert not alive, "a kernel went on after covidnb run was killed"
+    assert not alive, message
 
 
 def _grid(tmp_path):

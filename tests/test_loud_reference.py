@@ -25,6 +25,17 @@ def _counter():
     return mp.get_context("spawn").Value("i", 0)
 
 
+def _toy_runs(root):
+    """Run the toy chapter's smoke grid into a store at ``root``; its runs, in store order."""
+    from covidnb.experiment import run_experiment
+    from covidnb.runs import RunStore
+
+    store = RunStore(root)
+    for c in reference._grid("toy", "smoke"):
+        run_experiment(c, store=store)
+    return store.runs()
+
+
 @pytest.mark.usefixtures("toy_chapter")
 def test_a_failing_configuration_does_not_drop_the_rest(tmp_path, capsys, monkeypatch):
     import covidnb.experiment
@@ -56,13 +67,7 @@ def test_the_runner_exits_nonzero_and_names_what_was_dropped(tmp_path, capsys):
 
 @pytest.mark.usefixtures("toy_chapter")
 def test_a_failed_run_is_listed_with_its_reason(tmp_path, capsys):
-    from covidnb.experiment import run_experiment
-    from covidnb.runs import RunStore
-
-    store = RunStore(tmp_path)
-    for c in reference._grid("toy", "smoke"):
-        run_experiment(c, store=store)
-    run = store.runs()[0]
+    run = _toy_runs(tmp_path)[0]
     (run.path / "status.json").write_text(json.dumps({"status": "failed", "reason": "boom"}))
     rows = reference.plan_status("toy", "smoke", root=tmp_path)
     assert [r["reason"] for r in rows].count("boom") == 1
@@ -117,13 +122,7 @@ def test_a_worker_stops_when_the_runner_is_killed(tmp_path):
 
 @pytest.mark.usefixtures("toy_chapter")
 def test_list_names_an_unreadable_record_and_lists_the_rest(tmp_path, capsys):
-    from covidnb.experiment import run_experiment
-    from covidnb.runs import RunStore
-
-    store = RunStore(tmp_path)
-    for c in reference._grid("toy", "smoke"):
-        run_experiment(c, store=store)
-    bad = store.runs()[1]
+    bad = _toy_runs(tmp_path)[1]
     (bad.path / "metrics.json").write_text('{"accuracy": 0.8, "au')
     capsys.readouterr()
     assert reference.main(["toy", "--profile", "smoke", "--list", "--root", str(tmp_path)]) == 0
