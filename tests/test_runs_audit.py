@@ -8,7 +8,8 @@ from covidnb.runs import RunStore
 from covidnb.runs.audit import audit_store, audit_summary
 
 
-def _record(store, seed, scores, kept, val_thr=None, history_auc=(0.6, 0.7, 0.65)):
+def _record(store, seed, scores, kept, val_thr=None, history_auc=(0.6, 0.7, 0.65),
+            select="val_auc"):
     labels = np.arange(len(scores)) % 2
 
     def body(run):
@@ -18,7 +19,7 @@ def _record(store, seed, scores, kept, val_thr=None, history_auc=(0.6, 0.7, 0.65
                                            "label": labels, "p_neg": 1 - np.asarray(scores),
                                            "p_pos": scores}))
         m = {"task": "binary", "positive": "pos", "auc": 0.7, "threshold": 0.5,
-             "training": {"best_epoch": kept, "epochs_run": 3, "select": "val_auc"}}
+             "training": {"best_epoch": kept, "epochs_run": 3, "select": select}}
         if val_thr is not None:
             m["val_threshold"] = {"threshold": val_thr}
         run.save_metrics(m)
@@ -41,3 +42,10 @@ def test_audit_by_hand(tmp_path):
     s = audit_summary(f.reset_index())
     assert s == {"runs": 2, "collapsed at 0.5": 1, "collapsed at the recorded threshold": 0,
                  "constant outputs": 1, "kept epoch 1 or 2": 1, "dirty records": int(f["dirty"].sum())}
+
+
+def test_a_run_that_keeps_its_last_epoch_reports_that_epoch_s_validation_auc(tmp_path):
+    store = RunStore(tmp_path)
+    _record(store, 0, [0.2, 0.7, 0.3, 0.8], kept=3, select="last")
+    f = audit_store(store)
+    assert f.loc[0, "val_at_kept"] == pytest.approx(0.65) and f.loc[0, "kept_epoch"] == 3

@@ -5,8 +5,9 @@ of a store this reads, from the record alone (no model is loaded):
 
 * ``kept_epoch`` of ``epochs_run`` and the selection rule — keeping epoch 1 or 2 of 20 usually
   means validation picked near-untrained weights;
-* ``val_at_kept`` (the selection score at the kept epoch) beside the test AUC — the optimism of
-  choosing and estimating on the same 118 validation images;
+* ``val_at_kept`` (the selection score at the kept epoch; the validation AUC when the last epoch
+  is kept) beside the test AUC — the optimism of choosing and estimating on the same 118
+  validation images;
 * ``train_loss_drop`` — first minus last epoch's training loss;
 * ``one_class_share`` at the paper's 0.5 and at the recorded validation threshold — 1.0 means
   every test image got the same call (a collapsed operating point);
@@ -37,9 +38,11 @@ def audit_run(run) -> dict:
     kept = train.get("best_epoch")
     select = train.get("select")
     val_at_kept = math.nan
-    if kept is not None and select in hist and len(hist):
+    # "last" is no score: read the validation AUC the kept epoch had, as for val_auc selection
+    score_col = "val_auc" if select == "last" else select
+    if kept is not None and score_col in hist and len(hist):
         row = hist[hist["epoch"] == kept]
-        val_at_kept = float(row[select].iloc[0]) if len(row) else math.nan
+        val_at_kept = float(row[score_col].iloc[0]) if len(row) else math.nan
     op = m.get("val_threshold") or {}
     thr = float(op.get("threshold", math.nan))
     return {
