@@ -47,7 +47,6 @@ def test_reference_runner_refuses_results_from_a_dirty_checkout(monkeypatch):
     from covidnb.chapters import RESULTS_ROOT, reference
     from covidnb.runs import provenance
 
-    monkeypatch.setattr(provenance, "git_state", lambda repo=None: {"commit": "abc", "dirty": True})
     monkeypatch.setattr(provenance, "changed_files", lambda repo=None: ["covidnb/train/loop.py"])
     started = []
     monkeypatch.setattr(reference.mp, "get_context", lambda *a: started.append(a))

@@ -20,12 +20,13 @@ CUES = ("width", "height", "mean", "std", "colour")
 
 def image_cues(path) -> dict[str, float]:
     """Original width and height (pixels), grey mean and standard deviation (in [0, 1]) and
-    colour (mean absolute difference between RGB channels, 0 for a grey image)."""
-    from PIL import Image
+    colour (mean absolute difference between RGB channels, 0 for a grey image), decoded as the
+    datasets decode it (:func:`covidnb.data.imageio.load_image`: format from the bytes, real bit
+    depth), before any resizing."""
+    from covidnb.data.imageio import load_image
 
-    with Image.open(path) as im:
-        w, h = im.size
-        rgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    rgb = load_image(path, channels=3)
+    h, w = rgb.shape[:2]
     grey = rgb.mean(axis=2)
     colour = np.abs(rgb[..., 0] - rgb[..., 1]).mean() + np.abs(rgb[..., 1] - rgb[..., 2]).mean()
     return {"width": float(w), "height": float(h), "mean": float(grey.mean()),

@@ -24,31 +24,27 @@ def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _git(repo, *args: str) -> str | None:
+    """``git -C repo args…``'s stdout, ``None`` when git is missing or the command fails."""
+    try:
+        r = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
+                           timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
 def git_state(repo=REPO_ROOT) -> dict[str, Any]:
     """``{"commit", "dirty"}`` of the repository holding covidnb (``None`` values outside git).
 
     ``dirty`` counts changes to tracked files only: untracked outputs (runs, builds) do not make
     a checkout dirty.
     """
-
-    def git(*args: str) -> str | None:
-        try:
-            r = subprocess.run(
-                ["git", "-C", str(repo), *args],
-                capture_output=True,
-                text=True,
-                timeout=20,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return r.stdout.strip() if r.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
+    commit = _git(repo, "rev-parse", "HEAD")
     if commit is None:
         return {"commit": None, "dirty": None}
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+    changed = changed_files(repo)
+    return {"commit": commit, "dirty": bool(changed) if changed is not None else None}
 
 
 def versions() -> dict[str, str | None]:
@@ -91,14 +87,9 @@ class DirtyCheckout(RuntimeError):
 
 def changed_files(repo=REPO_ROOT) -> list[str] | None:
     """Tracked files that differ from ``HEAD`` (``None`` outside git)."""
-    try:
-        r = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True, timeout=20, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if r.returncode != 0:
-        return None
-    return [line[3:] for line in r.stdout.splitlines() if line.strip()]
+    status = _git(repo, "status", "--porcelain", "--untracked-files=no")
+    # "XY path" per line; the status letters are split off rather than cut at a fixed column
+    return None if status is None else [line.split(maxsplit=1)[1] for line in status.splitlines() if line.strip()]
 
 
 def require_clean_checkout(what: str, repo=REPO_ROOT) -> str:
@@ -108,13 +99,13 @@ def require_clean_checkout(what: str, repo=REPO_ROOT) -> str:
     record made with uncommitted changes names code that exists nowhere. ``what`` says what was
     refused (e.g. ``"writing into results/"``).
     """
-    state = git_state(repo)
-    if state["commit"] is None:
+    commit = _git(repo, "rev-parse", "HEAD")
+    changed = changed_files(repo) if commit is not None else None
+    if commit is None or changed is None:
         raise DirtyCheckout(f"{what}: {repo} is not a git checkout, so the record could not name "
                             "the code that made it")
-    changed = changed_files(repo) or []
     if changed:
         shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
         raise DirtyCheckout(f"{what} needs a clean checkout: commit or stash the changes to {shown} "
-                            f"(HEAD is {state['commit'][:12]})")
-    return state["commit"]
+                            f"(HEAD is {commit[:12]})")
+    return commit
