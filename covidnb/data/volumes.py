@@ -1,4 +1,5 @@
-"""3-D CT volumes with lung and infection masks (NIfTI, read with nibabel).
+"""3-D CT volumes with lung and infection masks (NIfTI read with nibabel, DICOM series with
+pydicom through :mod:`covidnb.data.dicom_series`; both end in :func:`canonical_volume`).
 
 - :class:`VolumeDataset`: the generic form — per sample an image volume and optional lung /
   infection masks, reoriented to the closest canonical (RAS) orientation and returned as
@@ -6,7 +7,9 @@
   (radiological display), resampled to ``volume_size`` (linear for images, nearest for masks).
   Intensities: a linear HU window mapped to [0, 1] (``hu_window``; ``None`` → min–max).
 - :class:`COVID19CTSeg` (Ma et al. 2020, Zenodo 3757476): images and masks in three folders,
-  matched by a case key.
+  matched by a case key. The same loader kind (``volumes``) also reads a layout of labelled
+  globs (loader option ``series``, :func:`index_series`): MIDRC-RICORD and LIDC-IDRI as TCIA
+  downloads them (one DICOM series folder per sample) and as staged here.
 - :class:`MosMedData` (Morozov et al. 2020, arXiv:2005.06465): ``dataset_registry.csv`` (UTF-8
   BOM, CRLF) with CT-0…CT-4 severity categories; ``masks_only=True`` loads the 50 infection
   masks without their volumes (what ``../shared/data/mosmeddata-masks`` holds). Without the
@@ -31,7 +34,7 @@ import torch
 
 from covidnb.data.base import BaseDataset
 from covidnb.data.locate import DatasetNotFound
-from covidnb.data.records import Record
+from covidnb.data.records import Record, relative_id
 from covidnb.data.tables import require_file
 
 log = logging.getLogger("covidnb.data")
@@ -66,10 +69,23 @@ def load_nifti(path: str | os.PathLike) -> tuple[np.ndarray, tuple[float, float,
 
     path = Path(path)
     try:
-        img = nib.as_closest_canonical(nib.load(str(path)))
-        data = np.asanyarray(img.dataobj).astype(np.float32)
+        img = nib.load(str(path))
     except Exception as exc:  # nibabel / gzip errors for damaged files
         raise ValueError(f"{path}: cannot read NIfTI volume ({type(exc).__name__}: {exc})") from exc
+    return canonical_volume(img, path)
+
+
+def canonical_volume(img, path: str | os.PathLike) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """A nibabel image reoriented to the closest RAS and returned as float32 ``D×H×W`` with its
+    (D, H, W) spacing in mm (``path`` only names the source in errors). NIfTI files and DICOM
+    series (:mod:`covidnb.data.dicom_series`) both end here, so their axes agree."""
+    import nibabel as nib
+
+    try:
+        img = nib.as_closest_canonical(img)
+        data = np.asanyarray(img.dataobj).astype(np.float32)
+    except Exception as exc:  # nibabel / gzip errors for damaged files
+        raise ValueError(f"{path}: cannot read volume ({type(exc).__name__}: {exc})") from exc
     if data.ndim == 4 and data.shape[-1] == 1:
         data = data[..., 0]
     if data.ndim != 3:
@@ -78,6 +94,31 @@ def load_nifti(path: str | os.PathLike) -> tuple[np.ndarray, tuple[float, float,
     # RAS (x→right, y→anterior, z→superior) to D×H×W = z, anterior-first rows, right-first columns.
     vol = np.ascontiguousarray(data.transpose(2, 1, 0)[:, ::-1, ::-1])
     return vol, (float(zooms[2]), float(zooms[1]), float(zooms[0]))
+
+
+def is_dicom_path(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a DICOM series: a folder, or a ``.dcm`` file standing for its
+    folder (the first file of the series, as the dataset records list it)."""
+    p = Path(path)
+    return p.is_dir() or p.suffix.lower() == ".dcm"
+
+
+def read_volume(path: str | os.PathLike) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """HU ``D×H×W`` and (D, H, W) spacing of a NIfTI file or a DICOM series (a folder, or one
+    ``.dcm`` file of it: the whole folder is read)."""
+    p = Path(path)
+    if is_dicom_path(p):
+        from covidnb.data.dicom_series import read_dicom_series
+
+        return read_dicom_series(p if p.is_dir() else p.parent)
+    return load_nifti(p)
+
+
+def series_files(path: Path) -> list[Path]:
+    """Every file a volume reads: the NIfTI file, or every ``.dcm`` beside a series' first file."""
+    if path.suffix.lower() == ".dcm":
+        return sorted(path.parent.glob("*.dcm"))
+    return [path]
 
 
 def resample(volume: np.ndarray, size: Sequence[int], order: int) -> np.ndarray:
@@ -170,7 +211,7 @@ class VolumeDataset(BaseDataset):
             image = infection.astype(np.float32)
             lung = self._mask(self.lung_paths[i])
         else:
-            hu, _ = load_nifti(self.image_paths[i])
+            hu, _ = read_volume(self.image_paths[i])
             image = resample(window(hu, self.hu_window), self.volume_size, order=1)
             if self.lung_paths[i] is None and self.lung_mask_fn is not None:
                 lung = resample(
@@ -189,7 +230,7 @@ class VolumeDataset(BaseDataset):
         }
 
     def _files(self, i: int) -> list[Path]:
-        paths = [] if self.masks_only else [self.image_paths[i]]
+        paths = [] if self.masks_only else series_files(self.image_paths[i])
         return [p for p in paths + [self.lung_paths[i], self.infection_paths[i]] if p is not None]
 
     def info(self) -> dict[str, Any]:
@@ -223,6 +264,8 @@ class COVID19CTSeg(VolumeDataset):
 
     @classmethod
     def index_split(cls, root: Path, options, classes, split) -> list[Record]:
+        if "series" in options:
+            return index_series(root, options, classes)
         strip = options.get("key_strip", [])
         image_dir = root / options["image_dir"]
         if not image_dir.is_dir():
@@ -241,6 +284,60 @@ class COVID19CTSeg(VolumeDataset):
             masks = {"lung": lungs.get(k), "infection": infections.get(k)}
             records.append(Record.at(p, root, label, str(image_dir), patient_id=k, extra=masks))
         return records
+
+
+def _patient_of(path: Path, root: Path, regex: str | None) -> str:
+    import re
+
+    rel = relative_id(path, root)
+    if regex:
+        m = re.search(regex, rel)
+        if m:
+            return m.group(1) if m.groups() else m.group(0)
+    if path.suffix.lower() == ".dcm":
+        import pydicom
+
+        try:
+            pid = str(pydicom.dcmread(path, stop_before_pixels=True).get("PatientID", ""))
+        except Exception as exc:
+            raise ValueError(f"{path}: cannot read the DICOM header ({exc})") from exc
+        if pid:
+            return pid
+    return _nii_stem(path) if path.suffix != ".dcm" else path.parent.name
+
+
+def index_series(root: Path, options: dict[str, Any], classes: list[str]) -> list[Record]:
+    """Records of a layout of labelled volume globs (loader option ``series``: a list of
+    ``{glob, label}``; a glob matches NIfTI files or DICOM series folders, relative to the
+    dataset folder). A DICOM series is recorded by its first ``.dcm`` file (the whole folder is
+    read). Series with fewer than ``min_slices`` files (scouts, 2-file CR/DX series) are skipped;
+    ``patient_regex`` (group 1) takes the patient id from the relative path, else the DICOM
+    ``PatientID`` or the file stem. Globs that match nothing are allowed: one manifest lists
+    both the staged layout and the full download's."""
+    min_slices = int(options.get("min_slices", 2))
+    records: list[Record] = []
+    seen: set[Path] = set()
+    for entry in options["series"]:
+        if entry["label"] not in classes:
+            raise ValueError(f"{root}: loader series label {entry['label']!r} is not one of {classes}")
+        label = classes.index(entry["label"])
+        for p in sorted(root.glob(entry["glob"])):
+            if p.is_dir():
+                dcm = sorted(p.glob("*.dcm"))
+                if len(dcm) < min_slices or p in seen:
+                    continue
+                seen.add(p)
+                path = dcm[0]
+            elif p.name.endswith((".nii", ".nii.gz")):
+                path = p
+            else:
+                continue
+            pid = _patient_of(path, root, options.get("patient_regex"))
+            rec = Record.at(path, root, label, f"{entry['glob']}", patient_id=pid)
+            if path.suffix == ".dcm":  # the series folder is the sample
+                rec.sample_id = relative_id(path.parent, root)
+            records.append(rec)
+    return records
 
 
 # ---------------------------------------------------------------------------------------------
