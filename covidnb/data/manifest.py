@@ -40,6 +40,7 @@ LOADER_KINDS = (
     "nih",
     "volumes",
     "mosmed",
+    "chexnet_lists",
 )
 ARCHIVE_FORMATS = ("zip", "tar", "tar.gz", "tgz", "tar.bz2", "file")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from covidnb.data.base import DEFAULT_SYNTHETIC_N, BaseDataset, Record, SyntheticDataWarning
+from covidnb.data.chestxray14_lists import ChestXray14Lists
 from covidnb.data.coronahack import CoronaHackDataset
 from covidnb.data.covidx import COVIDxDataset
 from covidnb.data.ct_slices import CTSliceDataset
@@ -34,6 +35,7 @@ DATASET_CLASSES: dict[str, type[BaseDataset]] = {
         NIHChestXray14,
         COVID19CTSeg,
         MosMedData,
+        ChestXray14Lists,
     )
 }
 
