@@ -41,6 +41,8 @@ LOADER_KINDS = (
     "volumes",
     "mosmed",
     "chexnet_lists",
+    "kermany",
+    "cxr3_assembled",
 )
 ARCHIVE_FORMATS = ("zip", "tar", "tar.gz", "tgz", "tar.bz2", "file")
 

@@ -16,6 +16,8 @@ from covidnb.data.coronahack import CoronaHackDataset
 from covidnb.data.covidx import COVIDxDataset
 from covidnb.data.ct_slices import CTSliceDataset
 from covidnb.data.cxr import CXRMetadataDataset
+from covidnb.data.cxr3_assembled import AssembledCXR3
+from covidnb.data.kermany import KermanyDataset
 from covidnb.data.manifest import Manifest, load_manifest
 from covidnb.data.nih import NIHChestXray14
 from covidnb.data.rsna import RSNADataset
@@ -36,6 +38,8 @@ DATASET_CLASSES: dict[str, type[BaseDataset]] = {
         COVID19CTSeg,
         MosMedData,
         ChestXray14Lists,
+        KermanyDataset,
+        AssembledCXR3,
     )
 }
 
