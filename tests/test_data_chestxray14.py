@@ -180,3 +180,18 @@ def test_real_label_lists_match_their_provenance(shared_data):
     assert by_split["patient_id"].nunique().to_dict() == {"train": 21528, "val": 3090, "test": 6187}
     assert frame[NIH_LABELS].sum().to_dict() == RELEASE_POSITIVES  # PROVENANCE table, summed
     assert by_split.get_group("test")["Hernia"].sum() == 42
+
+
+def test_official_assignment_and_real_official_split_has_no_leak(shared_data):
+    from covidnb.data.chestxray14_splits import official_assignment
+
+    assert official_assignment(["00000001_000.png", "00000002_000.png"], ["00000002_000.png"]).tolist() == ["test", "train"]
+    with pytest.raises(ValueError, match="not among"):
+        official_assignment(["00000001_000.png"], ["00000009_000.png"])
+    from covidnb.data.tables import listed_lines
+
+    names = list(read_label_lists(shared_data / "chexnet-split-labels")["image"])
+    tv = [n for _, n in listed_lines(shared_data / "nih-chestxray14" / "original-lists" / "train_val_list.txt")]
+    split = official_assignment(names, tv)
+    assert int((split == "test").sum()) == 25596  # the official test list's size
+    assert leakage_counts(names, split)["leaked_images"] == 0

@@ -106,3 +106,16 @@ def random_split_leakage(names: Sequence[str], *, seeds: Sequence[int] = range(6
         split = random_split(names, level=level, seed=int(s), fractions=fractions)
         rows.append({"seed": int(s), "level": level, **leakage_counts(names, split)})
     return pd.DataFrame(rows)
+
+
+def official_assignment(names: Sequence[str], train_val_names: Sequence[str]) -> np.ndarray:
+    """NIH's official split of ``names``: ``"train"`` for the images of ``train_val_list.txt``,
+    ``"test"`` for the others (the official lists partition the release, so the others are
+    ``test_list.txt``). Names of the train_val list that are not in ``names`` raise
+    ``ValueError``: the two would not describe the same release."""
+    listed = set(train_val_names)
+    stray = listed - set(names)
+    if stray:
+        raise ValueError(f"{len(stray)} train_val image(s) are not among the {len(names)} names, "
+                         f"first {sorted(stray)[0]}")
+    return np.array(["train" if n in listed else "test" for n in names], dtype=object)
