@@ -183,3 +183,35 @@ def test_assembled_real_staged_counts_per_source(shared_data):
     other = open_dataset("cxr3-assembled", "test", image_size=16, fallback="error", split_seed=1)
     assert other.sample_ids != splits["test"].sample_ids
     assert "train" in set(every.covidx_split) and "test" in set(every.covidx_split)
+
+
+def test_view_masks_by_hand():
+    from covidnb.data.cxr3_assembled import view_mask
+
+    border = view_mask("border_only", 16)
+    assert border[0].all() and border[:, 0].all() and border[8, 8] == 0
+    lungs = view_mask("no_lungs", 100)
+    assert lungs[48, 30] == 0 and lungs[48, 70] == 0  # the ellipse centres are blanked
+    assert lungs[0, 0] == 1 and lungs[48, 50] == 1     # corners and the mediastinum stay
+    assert view_mask("full", 4).all()
+    with pytest.raises(ValueError, match="view must be one of"):
+        view_mask("lungs_only", 4)
+
+
+def test_source_target_and_views_on_real_staged(shared_data):
+    kw = dict(image_size=32, fallback="error")
+    cls = open_dataset("cxr3-assembled", "test", **kw)
+    src = open_dataset("cxr3-assembled", "test", target="source", **kw)
+    assert src.sample_ids == cls.sample_ids and src.classes == ["cohen", "figure1"]
+    assert [src.classes[t] for t in src.targets] == src.sources
+    assert src.diagnoses == [cls.classes[t] for t in cls.targets]
+    border = open_dataset("cxr3-assembled", "test", view="border_only", **kw)[0]["image"]
+    assert border[0, 16, 16] == 0 and torch_allclose(border[0, 0], cls[0]["image"][0, 0])
+    with pytest.raises(ValueError, match="target must be one of"):
+        open_dataset("cxr3-assembled", "test", target="hospital", **kw)
+
+
+def torch_allclose(a, b):
+    import torch
+
+    return bool(torch.allclose(a, b))

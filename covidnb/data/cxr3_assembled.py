@@ -34,7 +34,9 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
+import torch
 
 from covidnb.data.base import ImageFileDataset
 from covidnb.data.patient_split import draw_per_class, patient_split
@@ -51,6 +53,30 @@ DEFAULT_SOURCES = {
     "coronahack": {"dataset": "coronahack", "splits": ["train", "test"]},
 }
 DEFAULT_FRACTIONS = {"train": 0.6, "val": 0.15, "test": 0.25}
+TARGETS = ("class", "source")
+VIEWS = ("full", "no_lungs", "border_only")
+BORDER = 0.125  # the kept frame of "border_only", as a fraction of the side
+
+
+def view_mask(view: str, size: int) -> torch.Tensor:
+    """``size × size`` 0/1 mask of what an image keeps under ``view`` (the shortcut audit):
+    ``full`` everything; ``no_lungs`` all but two fixed ellipses where the lung fields of a
+    frontal chest film usually lie (centres at 30 % and 70 % of the width, 48 % of the height;
+    semi-axes 17 % × 30 %) — a geometric stand-in, not a segmentation; ``border_only`` only a
+    frame of :data:`BORDER` of the side (where collection-specific labels, markers and
+    borders sit)."""
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
+    if view == "full":
+        return torch.ones(size, size)
+    if view == "no_lungs":
+        lungs = torch.zeros(size, size, dtype=torch.bool)
+        for cx in (0.30, 0.70):
+            lungs |= ((xx - cx) / 0.17) ** 2 + ((yy - 0.48) / 0.30) ** 2 <= 1
+        return (~lungs).float()
+    inner = (xx > BORDER) & (xx < 1 - BORDER) & (yy > BORDER) & (yy < 1 - BORDER)
+    return (~inner).float()
 
 
 def _source_records(key: str, spec: dict[str, Any], classes: list[str],
@@ -156,7 +182,31 @@ class AssembledCXR3(ImageFileDataset):
     kind, default_name, title = "cxr3_assembled", "cxr3-assembled", "assembled COVIDx-style CXR"
     splits = ("train", "val", "test")
     layout_settings: ClassVar[dict[str, Any]] = {
-        "search_root": None, "split_seed": 0, "fractions": None, "quota": None, "sources": None}
+        "search_root": None, "split_seed": 0, "fractions": None, "quota": None, "sources": None,
+        "target": "class", "view": "full"}
+
+    def __init__(self, *args: Any, **kw: Any):
+        """As every dataset, plus the shortcut audit's two layout keywords: ``target="source"``
+        makes the label the source collection (classes: the sources in the pool, in the
+        table's order) on the same patient split; ``view`` masks every image (:func:`view_mask`)."""
+        target, view = kw.get("target", "class"), kw.get("view", "full")
+        if target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+        view_mask(view, 2)  # checks the name now, not at the first image
+        super().__init__(*args, **kw)
+        self.diagnoses = [self.classes[t] for t in self.targets]
+        self._per_sample = self._per_sample + ("diagnoses",)
+        if target == "source":
+            order = list(self.sources_in_pool or dict.fromkeys(self.sources))
+            self.classes = order
+            self.targets = np.asarray([order.index(s) for s in self.sources], dtype=np.int64)
+        self._mask = view_mask(view, self.image_size) if view != "full" else None
+
+    def _load(self, i: int) -> dict[str, Any]:
+        out = super()._load(i)
+        if self._mask is not None:
+            out["image"] = out["image"] * self._mask
+        return out
 
     @classmethod
     def assign(cls, root, options, classes, search_root=None, split_seed=0, fractions=None,
@@ -176,18 +226,21 @@ class AssembledCXR3(ImageFileDataset):
 
     @classmethod
     def index_split(cls, root: Path, options, classes, split, search_root=None, split_seed=0,
-                    fractions=None, quota=None, sources=None) -> list[Record]:
+                    fractions=None, quota=None, sources=None, target="class",
+                    view="full") -> list[Record]:
         pool, frame = cls.assign(root, options, classes, search_root, split_seed, fractions,
                                  quota, sources)
         member = covidx3_membership(search_root)
+        in_pool = tuple(dict.fromkeys(r.source for r in pool))
         out = []
         for r, s in zip(pool, frame["split"] if len(frame) else []):
             if s == split:
-                r.extra["split"] = s
-                r.extra["covidx_split"] = member.get(Path(r.path).name, "")
+                r.extra.update(split=s, covidx_split=member.get(Path(r.path).name, ""),
+                               pool_sources=in_pool)
                 out.append(r)
         return out
 
     def columns(self, records: list[Record]) -> dict[str, Any]:
+        self.sources_in_pool = records[0].extra["pool_sources"] if records else ()
         return {**super().columns(records),
                 "covidx_split": [r.extra.get("covidx_split", "") for r in records]}
