@@ -37,8 +37,8 @@ def test_grid_search_finds_the_weights_that_fit():
     # inside the band only SS is right, outside only US: the search must pick w_in = 0, w_out = 1
     ratio = np.array([0.01, 0.01, 0.1, 0.1])
     y = np.array([1, 0, 1, 0])
-    p_us = np.array([0.2, 0.8, 0.9, 0.1])
-    p_ss = np.array([0.9, 0.1, 0.2, 0.8])
+    p_us = np.array([0.0, 0.95, 0.6, 0.1])
+    p_ss = np.array([0.9, 0.1, 0.0, 0.95])  # an even mix (w = 0.5) is wrong on every case
     rule, acc = grid_search(p_us, p_ss, ratio, y, grid=[0.0, 0.5, 1.0])
     assert (rule.w_inside, rule.w_outside, acc) == (0.0, 1.0, 1.0)
 
