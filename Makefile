@@ -1,11 +1,12 @@
 # The two commands of the README:
 #   make book   — set up .venv if missing, execute every notebook (papermill), build _build/html
 #   make test   — set up .venv if missing, unit tests + nbval over every notebook + book build check
-# Options: PROFILE=smoke|cpu|paper (make book), PYTHON=python3.11, COVIDNB_DATA=/your/data/roots
+# Options: PROFILE=reference|smoke|cpu|paper (make book; reference, the default, reads the
+#   committed records in results/ and trains nothing), PYTHON=python3.11, COVIDNB_DATA=/your/data/roots
 
 PYTHON ?= python3
 VENV ?= .venv
-PROFILE ?= smoke
+PROFILE ?= reference
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.covidnb-installed
 

@@ -7,6 +7,15 @@ notebook's folder) into ``_build/executed/``, cached on a key made of the notebo
 library's source, the parameters and the data roots. The book is then built from a staged copy
 of the sources in which the executed notebooks replace the stripped ones, so the committed
 notebooks never gain outputs.
+
+The default mode, ``--profile reference`` (what ``make book`` runs), shows results rather than a
+pipeline check: each chapter's notebooks run at the profile of its committed reference records
+(``results/<slug>/``) with ``COVIDNB_READ_ONLY=1``, so every page reads those records and trains
+nothing, and a configuration without a record is shown as "not re-run yet" with the command that
+produces it. ``--profile smoke|cpu|paper`` runs every notebook at that profile as before (``smoke``
+is what CI and nbval run). After execution :mod:`covidnb.book_pages` adds the provenance box,
+hides papermill's injected cell and removes machine paths; the staged sources get the generated
+results, status and chapter-header pages.
 """
 
 from __future__ import annotations
@@ -28,6 +37,11 @@ from covidnb.paths import PACKAGE_DIR, REPO_ROOT
 BUILD = REPO_ROOT / "_build"
 EXECUTED = BUILD / "executed"
 STAGE = BUILD / "stage"
+STATUS_LOG = EXECUTED / "status.json"
+REFERENCE = "reference"  # the book's default mode: committed records, read-only
+PROFILES = (REFERENCE, "smoke", "cpu", "paper")
+# A cell of a read-only page that runs this long is training something it should read: stop it.
+READ_ONLY_CELL_TIMEOUT = 900
 # covidnb/chapters: book/add_a_chapter.md shows the smallest chapter's code by literalinclude.
 _STAGED_SOURCES = ("_config.yml", "_toc.yml", "book", "nbs", "covidnb/chapters")
 
@@ -123,43 +137,121 @@ def _has_parameters_cell(path: Path) -> bool:
     return any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb["cells"])
 
 
+def parameter_names(path: Path) -> set[str]:
+    """The names the notebook's ``parameters`` cell assigns."""
+    import re
+
+    nb = json.loads(path.read_text())
+    names: set[str] = set()
+    for c in nb["cells"]:
+        if "parameters" in c.get("metadata", {}).get("tags", []):
+            names |= set(re.findall(r"^([A-Za-z_]\w*)\s*=", "".join(c.get("source", [])), re.MULTILINE))
+    return names
+
+
+def page_of(nb: Path) -> str:
+    """``nbs/dresunet/03-training``: how the book and its commands name a notebook."""
+    return str(nb.relative_to(REPO_ROOT).with_suffix(""))
+
+
+def chapter_of(nb: Path) -> str | None:
+    """The registered chapter a notebook belongs to (its folder), else ``None``."""
+    from covidnb.chapters.registry import slugs
+
+    return nb.parent.name if nb.parent.name in slugs() else None
+
+
+def notebook_plan(nb: Path, profile: str) -> tuple[dict, str, dict]:
+    """(papermill parameters, the profile the page runs at, extra environment) of a notebook in
+    the book's mode ``profile`` (module docstring)."""
+    from covidnb.report.overview import reference_profile
+
+    names = parameter_names(nb)
+    env = {"COVIDNB_PAGE": page_of(nb)}
+    if profile == REFERENCE:
+        slug = chapter_of(nb)
+        actual = reference_profile(slug) if slug else reference_profile("dresunet")
+        env["COVIDNB_READ_ONLY"] = "1"
+    else:
+        actual = profile
+        env["COVIDNB_READ_ONLY"] = "0"
+    params = {"profile": actual} if "profile" in names else {}
+    return params, actual, env
+
+
+def _read_log() -> dict:
+    try:
+        return json.loads(STATUS_LOG.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def execute_notebooks(profile: str = "smoke", kernel: str = "python3", force: bool = False,
                       only: list[str] | None = None, log=print) -> list[ExecResult]:
+    import datetime as dt_
+
     import papermill as pm
 
-    from covidnb.runner import kernel_env
+    from covidnb.book_pages import finish_notebook, git_commit
+    from covidnb.runner import _env, kernel_env
 
+    if profile not in PROFILES:
+        raise ValueError(f"book: profile {profile!r} is not one of {PROFILES}")
     lib = library_digest()
+    commit = git_commit()
+    status_log = _read_log()
     results = []
     for nb in toc_notebooks():
         rel = nb.relative_to(REPO_ROOT)
         if only and not any(s in str(rel) for s in only):
             continue
-        params = {"profile": profile} if _has_parameters_cell(nb) else {}
-        key = execution_key(nb, params, lib)
+        params, actual, env = notebook_plan(nb, profile)
+        mode = REFERENCE if profile == REFERENCE else "profile"
+        key = execution_key(nb, {**params, "_mode": mode}, lib)
         out = EXECUTED / rel
         stamp = out.with_suffix(".key")
+        page = page_of(nb)
         if not force and out.exists() and stamp.exists() and stamp.read_text() == key:
             results.append(ExecResult(nb, "cached"))
+            if page in status_log:
+                status_log[page]["status"] = "cached"
             log(f"[cached]   {rel}")
             continue
         out.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        log(f"[running]  {rel}  {params or ''}")
+        log(f"[running]  {rel}  {params or ''}" + ("  (reads the committed records)" if mode == REFERENCE else ""))
+        timeout = READ_ONLY_CELL_TIMEOUT if mode == REFERENCE else None
+        error = ""
         try:
-            with kernel_env():  # figures inline, no progress bars
+            with kernel_env(), _env(**env):  # figures inline, no progress bars; the page's mode
                 pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name=kernel,
                                     cwd=str(nb.parent), progress_bar=False,
-                                    request_save_on_cell_execute=False)
+                                    request_save_on_cell_execute=False, execution_timeout=timeout)
         except Exception as exc:  # keep going: the summary names every failure
-            results.append(ExecResult(nb, "failed", time.perf_counter() - t0, f"{type(exc).__name__}: {exc}"[:2000]))
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+        dt = time.perf_counter() - t0
+        if out.exists():
+            try:
+                finish_notebook(out, page=page, profile=actual, mode=mode if mode == REFERENCE else actual,
+                                slug=chapter_of(nb), seconds=dt, commit=commit)
+            except Exception as exc:  # noqa: BLE001 — the page is still worth building
+                log(f"[warning]  {rel}: provenance box not added: {type(exc).__name__}: {exc}")
+        status_log[page] = {"mode": "reference (read-only)" if mode == REFERENCE else "executed",
+                            "profile": actual, "seconds": round(dt, 1),
+                            "status": "failed" if error else "executed", "error": error,
+                            "when": dt_.datetime.now(dt_.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+        STATUS_LOG.parent.mkdir(parents=True, exist_ok=True)
+        STATUS_LOG.write_text(json.dumps(status_log, indent=1))
+        if error:
+            results.append(ExecResult(nb, "failed", dt, error))
             stamp.unlink(missing_ok=True)
-            log(f"[FAILED]   {rel}: {type(exc).__name__}")
+            log(f"[FAILED]   {rel}: {error.splitlines()[0][:200]}")
             continue
         stamp.write_text(key)
-        dt = time.perf_counter() - t0
         results.append(ExecResult(nb, "executed", dt))
         log(f"[done]     {rel}  {dt:.0f} s")
+    STATUS_LOG.parent.mkdir(parents=True, exist_ok=True)
+    STATUS_LOG.write_text(json.dumps(status_log, indent=1))
     return results
 
 
@@ -183,7 +275,12 @@ def stage_sources(use_executed: bool = True) -> Path:
 
 
 def build_html(strict: bool = True, use_executed: bool = True) -> int:
+    from covidnb.book_pages import write_generated_pages
+
     stage = stage_sources(use_executed)
+    toc = {page for page in toc_files()}
+    log = {p: e for p, e in _read_log().items() if p in toc} if use_executed else {}
+    write_generated_pages(stage, log)
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(stage), "--path-output", str(REPO_ROOT)]
     if strict:

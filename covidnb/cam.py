@@ -195,13 +195,13 @@ def cam_gallery(
 
     results = compute_cams(model, dataset, indices, **cam_options)
     method = cam_options.get("method", "gradcam")
-    fig, axes = plt.subplots(len(results), 2, figsize=(5, 2.5 * len(results)), squeeze=False)
+    fig, axes = plt.subplots(len(results), 2, figsize=(5.6, 2.6 * len(results)), squeeze=False)
     for (ax_img, ax_cam), r in zip(axes, results):
         ax_img.imshow(r.image)
-        ax_img.set_title(f"{r.sample_id}\nlabel: {r.label}", fontsize=8)
+        ax_img.set_title(f"{short_id(r.sample_id)}\nlabel: {r.label}", fontsize=7)
         ax_cam.imshow(show_cam_on_image(r.image, r.cam, use_rgb=True, image_weight=image_weight))
         ax_cam.set_title(
-            f"pred: {r.prediction} (p={r.probability:.2f})\n{method} for {r.target}", fontsize=8
+            f"pred: {r.prediction} (p={r.probability:.2f})\n{method} for {r.target}", fontsize=7
         )
         if bbox_threshold is not None:
             box = cam_to_bbox(r.cam, bbox_threshold)
@@ -216,7 +216,31 @@ def cam_gallery(
             ax.axis("off")
     fig.results = results  # the arrays behind the figure, for further analysis
     fig.tight_layout()
+    cam_colorbar(fig, axes)
     return fig
+
+
+def short_id(sample_id: Any, width: int = 22) -> str:
+    """A sample id short enough for a panel title: the file name, cut in the middle."""
+    from pathlib import Path
+
+    name = Path(str(sample_id)).name
+    return name if len(name) <= width else name[: width // 2 - 1] + "…" + name[-(width // 2):]
+
+
+def cam_colorbar(fig, axes) -> None:
+    """One colour bar for every CAM panel of ``fig``: the jet scale ``show_cam_on_image`` uses,
+    0 (no weight) to 1 (the image's strongest region): a CAM is normalised per image."""
+    import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    # an inset of the top-right panel: the figure's own list of panels stays one per image
+    corner = axes[0][-1]
+    cax = corner.inset_axes([1.05, 0.0, 0.06, 1.0])
+    bar = fig.colorbar(ScalarMappable(norm=Normalize(0, 1), cmap=plt.get_cmap("jet")), cax=cax)
+    bar.set_label("CAM weight (per image, 0 to max)", fontsize=7)
+    bar.ax.tick_params(labelsize=7)
 
 
 def cam_to_bbox(

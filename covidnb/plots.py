@@ -112,6 +112,11 @@ def training_curves(history: pd.DataFrame, metrics: Sequence[str] | None = None,
         metrics = [
             c for c in history.columns if c not in ("epoch", "seconds", "train_loss", "val_loss")
         ]
+    if len(history) < 2:  # one epoch is a dot, not a curve: say what it was instead
+        print("one epoch: no curve to draw; after it: "
+              + ", ".join(f"{c} {history[c].iloc[0]:.4g}" for c in history.columns
+                          if c not in ("epoch", "seconds") and pd.api.types.is_number(history[c].iloc[0])))
+        return None
     panels = [[c for c in ("train_loss", "val_loss") if c in history]] + [[m] for m in metrics]
     panels = [p for p in panels if p]
     fig, axes = plt.subplots(

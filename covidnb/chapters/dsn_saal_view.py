@@ -81,36 +81,53 @@ def subsample_counts(dataset, ratios: Iterable[float], profile: str | dict) -> p
 
 
 # -- figures ------------------------------------------------------------------------------------
-def saal_trajectories(runs: Sequence, figsize=(13, 3.4)):
+def saal_trajectories(runs: Sequence, figsize=(13, 3.6)):
     """σ(α), σ(β_i) and the class weights w_n per epoch (the ``loss.*`` columns of each SAAL
-    run's history): one line per run and quantity."""
+    run's history). One colour per configuration (network and kept COVID-19 fraction), shared by
+    its seeds and its outputs; class weights solid for the positive class, dashed for the other;
+    one legend entry per configuration, below the axes."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     saal = [r for r in runs if r is not None and r.config["loss"] == "saal"]
     if not saal:
         raise ValueError("saal_trajectories: no SAAL run among the runs")
     fig, axes = plt.subplots(1, 3, figsize=figsize)
+    groups: dict[str, list] = {}
     for run in saal:
-        h = run.history
-        if "loss.alpha" not in h:
-            continue
         d = describe(run.config)
-        tag = f"{d['network']} s{run.config['seed']}"
-        axes[0].plot(h["epoch"], h["loss.alpha"], marker="o", ms=3, label=tag)
-        for col in sorted(c for c in h.columns if c.startswith("loss.beta_")):
-            axes[1].plot(h["epoch"], h[col], marker="o", ms=3,
-                         label=f"{tag} {col.removeprefix('loss.beta_')}")
-        for col in sorted(c for c in h.columns if c.startswith("loss.w_")):
-            k = int(col.removeprefix("loss.w_"))
-            names = run.metrics.get("classes") or []
-            axes[2].plot(h["epoch"], h[col], marker="o", ms=3,
-                         label=f"{tag} w({names[k] if k < len(names) else k})")
-    axes[0].set(title="σ(α): effective-number factor", xlabel="epoch")
-    axes[1].set(title="σ(β_i): reverse-CE weight per output", xlabel="epoch")
-    axes[2].set(title="class weights w_n = (1−α)/(1−α^k_n)", xlabel="epoch", yscale="log")
+        groups.setdefault(f"{d['network']}, {d['keep_covid']:.0%} COVID-19 kept", []).append(run)
+    colours = plt.get_cmap("tab10")
+    seeds: dict[str, int] = {}
+    for g, (label, members) in enumerate(groups.items()):
+        colour = colours(g % 10)
+        seeds[label] = len(members)
+        for run in members:
+            h = run.history
+            if "loss.alpha" not in h:
+                continue
+            style = {"color": colour, "lw": 1, "alpha": 0.8, "marker": "o" if len(h) < 3 else None, "ms": 3}
+            axes[0].plot(h["epoch"], h["loss.alpha"], **style)
+            for col in sorted(c for c in h.columns if c.startswith("loss.beta_")):
+                axes[1].plot(h["epoch"], h[col], **style)
+            positive = len(run.metrics.get("classes") or []) - 1
+            for col in sorted(c for c in h.columns if c.startswith("loss.w_")):
+                k = int(col.removeprefix("loss.w_"))
+                axes[2].plot(h["epoch"], h[col], **{**style, "ls": "-" if k == positive else "--"})
+    axes[0].set_title("σ(α): effective-number factor", fontsize=9)
+    axes[1].set_title("σ(β_i): reverse-CE weight, every output", fontsize=9)
+    axes[2].set_title("class weights w_n = (1−α)/(1−α^k_n)", fontsize=9)
+    axes[2].set_yscale("log")
     for ax in axes:
-        ax.legend(fontsize=6, ncol=1 if ax is not axes[1] else 2)
+        ax.set_xlabel("epoch")
+        ax.tick_params(labelsize=8)
+    handles = [Line2D([], [], color=colours(g % 10), lw=2, label=f"{label} ({seeds[label]} seed(s))")
+               for g, label in enumerate(groups)]
+    handles += [Line2D([], [], color="grey", ls="-", label="w of the positive class"),
+                Line2D([], [], color="grey", ls="--", label="w of the other class")]
     fig.tight_layout()
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=8,
+               frameon=False)
     return fig
 
 
@@ -120,18 +137,23 @@ def preprocess_figure(steps: Mapping[str, np.ndarray], keys: Sequence[str] | Non
     import matplotlib.pyplot as plt
 
     keys = list(keys or steps)
-    fig, axes = plt.subplots(1, len(keys), figsize=(size * len(keys), size + 0.4), squeeze=False)
-    for ax, k in zip(axes[0], keys):
+    # at most four panels a row: a page scales a wider figure down until its titles are unreadable
+    ncols = min(4, len(keys))
+    nrows = -(-len(keys) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.45) * nrows), squeeze=False)
+    for ax in axes.flat[len(keys):]:
+        ax.axis("off")
+    for ax, k in zip(axes.flat, keys):
         img = steps[k]
         if img.dtype == bool:
             ax.imshow(img, cmap="gray", vmin=0, vmax=1)
         else:
             ax.imshow(img, cmap="gray", vmin=float(np.min(img)) if k == "input" else 0,
                       vmax=float(np.max(img)) if k == "input" else 255)
-        ax.set_title(k.replace("_", " "), fontsize=8)
+        ax.set_title(k.replace("_", " "), fontsize=10)
         ax.axis("off")
     if title:
-        fig.suptitle(title, fontsize=9)
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 

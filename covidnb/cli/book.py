@@ -7,8 +7,10 @@ import sys
 
 def add_parser(sub) -> None:
     p = sub.add_parser("book", help="execute the book's notebooks and build the HTML book")
-    p.add_argument("--profile", default="smoke", choices=["smoke", "cpu", "paper"],
-                   help="profile injected into every notebook's parameters cell (default: smoke)")
+    p.add_argument("--profile", default="reference", choices=["reference", "smoke", "cpu", "paper"],
+                   help="reference (default): every page reads its chapter's committed reference "
+                        "records (results/) at their profile and trains nothing; smoke|cpu|paper: "
+                        "every notebook runs at that profile and trains what it needs (smoke: CI)")
     p.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: python3)")
     p.add_argument("--force", action="store_true", help="re-execute even when cached")
     p.add_argument("--only", nargs="+", metavar="TEXT",

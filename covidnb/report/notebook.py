@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from covidnb.report.check import check
@@ -86,10 +88,64 @@ def _findings(chapter_or_findings) -> pd.DataFrame:
     return check(chapter_or_findings)
 
 
+class FindingsFrame(pd.DataFrame):
+    """The findings table, shown on a page as a list grouped by table (summary first, each
+    table's items folded) rather than as a frame whose text columns are a few characters wide;
+    every pandas operation on it returns a plain frame."""
+
+    @property
+    def _constructor(self):
+        return pd.DataFrame
+
+    def _repr_html_(self) -> str:
+        return findings_html(self)
+
+
+def _num(v) -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    return "—" if math.isnan(f) else f"{f:g}"
+
+
+def findings_html(df: pd.DataFrame, fold_over: int = 4) -> str:
+    """Flags and notes as a list per table, each item with its numbers and its full meaning; a
+    table with more than ``fold_over`` items is folded under its count."""
+    import html
+
+    esc = html.escape
+    if df.empty:
+        return "<p><strong>No flag and no note.</strong></p>"
+    n_flag, n_note = int((df.status == "flag").sum()), int((df.status == "note").sum())
+    out = [(f"<p><strong>{n_flag} flag(s) and {n_note} note(s) in {df.table.nunique()} table(s).</strong> "
+            "A flag is a finding about the printed numbers, not a verdict on the work.</p>")]
+    for table, g in df.groupby("table", sort=False):
+        items = []
+        for _, r in g.iterrows():
+            where = ", ".join(str(x) for x in (r.get("row"), r.get("column")) if str(x) not in ("", "nan", "None"))
+            nums = (f"printed {_num(r.get('printed'))}, recomputed {_num(r.get('recomputed'))}, "
+                    f"difference {_num(r.get('difference'))}")
+            meaning = r.get("what it means") or ""
+            msg = r.get("message") or ""
+            items.append(f"<li><strong>{esc(str(r.status)).upper()}</strong> · {esc(where)} "
+                         f"(<code>{esc(str(r.rule))}</code>): {esc(nums)}."
+                         + (f"<br><em>What it means:</em> {esc(meaning)}" if meaning else "")
+                         + (f"<br><em>Details:</em> {esc(str(msg))}" if msg else "") + "</li>")
+        flags = int((g.status == "flag").sum())
+        head = f"{table}: {flags} flag(s), {len(g) - flags} note(s)"
+        body = f'<ul class="covidnb-findings">{"".join(items)}</ul>'
+        out.append(f'<details class="covidnb-fold"><summary>{esc(head)}</summary>{body}</details>'
+                   if len(g) > fold_over else f"<p><strong>{esc(head)}</strong></p>{body}")
+    return "".join(out)
+
+
 def show_findings(chapter_or_findings, statuses=("flag", "note")) -> pd.DataFrame:
-    """Findings (of a chapter, or a findings table) with these statuses, with a reader's gloss."""
+    """Findings (of a chapter, or a findings table) with these statuses, with a reader's gloss;
+    a page shows them as a list (:func:`findings_html`)."""
     df = with_reading(_findings(chapter_or_findings))
-    return df[df.status.isin(statuses)][COLUMNS + ["what it means", "message"]].reset_index(drop=True)
+    return FindingsFrame(df[df.status.isin(statuses)][COLUMNS + ["what it means", "message"]]
+                         .reset_index(drop=True))
 
 
 def passed(chapter_or_findings) -> pd.DataFrame:

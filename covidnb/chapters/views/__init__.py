@@ -3,7 +3,7 @@
 first. One module per purpose: :mod:`.stores` (session, stores, runs), :mod:`.frames` (runs →
 frame), :mod:`.tables` (mean ± std, reported vs re-run, profile vs paper), :mod:`.claims`
 (the paper's comparisons, paired by seed), :mod:`.figures` (curves, ROC, confusion, CAMs),
-:mod:`.data` (image-file summaries). A notebook reads ``from covidnb.chapters import views``
+:mod:`.data` (image-file summaries), :mod:`.present` (how a reviewer table reaches the page). A notebook reads ``from covidnb.chapters import views``
 and calls ``views.results_table(chapter, frame)``; what only one paper needs stays in that
 chapter's own view module."""
 
@@ -21,10 +21,23 @@ from covidnb.chapters.views.figures import (
     stored_cam_rows,
 )
 from covidnb.chapters.views.frames import at_validation_threshold, run_row, runs_frame
+from covidnb.chapters.views.present import (
+    comparison_cells,
+    gap_summary,
+    show,
+    show_claims,
+    show_comparison,
+    show_runs,
+    table_html,
+)
 from covidnb.chapters.views.stores import (
+    NotReRun,
     collect_runs,
     finished_runs,
     is_reference,
+    not_rerun_note,
+    read_only,
+    rerun_command,
     resolve_store,
     run_with_checkpoint,
     setup,
@@ -50,4 +63,7 @@ __all__ = [
     "mean_std_cell", "predicted", "profile_vs_paper", "resolve_store", "results_table", "roc_by",
     "run_row", "run_with_checkpoint", "runs_frame", "select", "setup", "size_figure",
     "stored_cam_rows", "stored_run", "synthetic_banner", "trained_model",
+    # presentation (issue 13) and the read-only book build
+    "NotReRun", "comparison_cells", "gap_summary", "not_rerun_note", "read_only", "rerun_command",
+    "show", "show_claims", "show_comparison", "show_runs", "table_html",
 ]

@@ -5,7 +5,6 @@ and rows of Grad-CAMs (live or stored with the run)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,6 +57,13 @@ def curves_by(chapter, runs: Sequence, by: str | Sequence[str] = "Model",
         raise ValueError("curves_by: no run has a training history")
     hist = pd.concat(frames, ignore_index=True)
     quantities = [q for q in quantities if q in hist]
+    if hist["epoch"].nunique() < 2:  # one epoch is a dot, not a curve: say what it was instead
+        from IPython.display import display
+
+        last = hist.groupby("_group")[quantities].mean()
+        print("one epoch per run: no curve to draw; the values after that epoch (mean over seeds):")
+        display(last.round(4))
+        return None
     fig, axes = plt.subplots(1, len(quantities), figsize=figsize or (4.2 * len(quantities), 3.4), squeeze=False)
     averaged = hist.groupby("_group")["epoch"].size().max() > hist["epoch"].nunique()
     for ax, q in zip(axes[0], quantities):
@@ -156,13 +162,15 @@ def cam_rows(results: Mapping[str, Sequence], image_weight: float = 0.5):
     import matplotlib.pyplot as plt
     from pytorch_grad_cam.utils.image import show_cam_on_image
 
+    from covidnb.cam import cam_colorbar, short_id
+
     names = list(results)
     n = len(results[names[0]])
-    fig, axes = plt.subplots(n, 1 + len(names), figsize=(2.6 * (1 + len(names)), 2.7 * n), squeeze=False)
+    fig, axes = plt.subplots(n, 1 + len(names), figsize=(2.9 * (1 + len(names)), 2.8 * n), squeeze=False)
     for i in range(n):
         first = results[names[0]][i]
         axes[i][0].imshow(first.image)
-        axes[i][0].set_title(f"{Path(first.sample_id).name[:24]}\nlabel: {first.label}", fontsize=7)
+        axes[i][0].set_title(f"{short_id(first.sample_id)}\nlabel: {first.label}", fontsize=7)
         for j, name in enumerate(names, start=1):
             r = results[name][i]
             axes[i][j].imshow(show_cam_on_image(r.image, r.cam, use_rgb=True, image_weight=image_weight))
@@ -172,6 +180,7 @@ def cam_rows(results: Mapping[str, Sequence], image_weight: float = 0.5):
         ax.axis("off")
     fig.results = dict(results)
     fig.tight_layout()
+    cam_colorbar(fig, axes)
     return fig
 
 
