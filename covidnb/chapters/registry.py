@@ -11,6 +11,7 @@ declares.
 from __future__ import annotations
 
 from covidnb.chapters import dresunet, dsn_saal
+from covidnb.chapters import pepx_resnet  # noqa: E402
 from covidnb.chapters.contract import REPORTED_ONLY, Chapter
 
 # In the order of ../shared/papers/README.md (the book's order is _toc.yml's).
@@ -21,8 +22,7 @@ _CHAPTERS: dict[str, Chapter] = {c.slug: c for c in (
     Chapter(slug="deepcxray", status=REPORTED_ONLY,
             title="Xu et al. 2018, IEEE Access: 14-label chest X-ray"),
     dresunet.SPEC,
-    Chapter(slug="pepx_resnet", status=REPORTED_ONLY,
-            title="Zhang & Zhang: PEPX-ResNet on COVIDx"),
+    pepx_resnet.SPEC,
 )}
 
 

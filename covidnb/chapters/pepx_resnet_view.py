@@ -1,0 +1,204 @@
+"""What only the PEPX-ResNet chapter shows: the paper's per-class Tables 2–4, three-class
+confusion matrices and one-vs-rest ROC, the learned A, B, C, and the shortcut audit.
+
+The shared runs frame (:func:`covidnb.chapters.views.runs_frame`) holds the binary metric names;
+Zhang & Zhang report precision, sensitivity and F1 per class, so :func:`frame` adds one column per
+(metric, class), computed from each run's stored confusion matrix. An undefined value (no image
+predicted as a class: precision; no image of it: sensitivity; F1 built on either) is NaN, never 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from covidnb.chapters import views
+from covidnb.chapters.contract import Comparison
+from covidnb.chapters.pepx_resnet import CLASSES, LOSS_NAMES, PAPER_CLASSES, SPEC
+
+PER_CLASS = ("precision", "sensitivity", "f1", "auc")
+TABLE_METRIC = {"2": "precision", "3": "sensitivity", "4": "f1"}
+
+
+def column(metric: str, cls: str) -> str:
+    return f"{metric}_{cls}"
+
+
+def per_class_from_confusion(cm: Sequence[Sequence[int]], classes: Sequence[str]) -> dict[str, float]:
+    """Precision, sensitivity and F1 of each class from a confusion matrix (rows: true class,
+    columns: predicted), NaN where undefined."""
+    cm = np.asarray(cm, dtype=float)
+    out = {}
+    for k, c in enumerate(classes):
+        tp, fp, fn = cm[k, k], cm[:, k].sum() - cm[k, k], cm[k].sum() - cm[k, k]
+        p = tp / (tp + fp) if tp + fp else math.nan
+        s = tp / (tp + fn) if tp + fn else math.nan
+        f = math.nan if math.isnan(p) or math.isnan(s) else (2 * p * s / (p + s) if p + s else 0.0)
+        out.update({column("precision", c): p, column("sensitivity", c): s, column("f1", c): f})
+    return out
+
+
+def run_columns(run) -> dict[str, float]:
+    """The per-class columns of one run (and ``auc_macro``) from its metrics record."""
+    m = run.metrics or {}
+    classes = m.get("classes") or list(CLASSES)
+    out = per_class_from_confusion(m["confusion_matrix"], classes) if "confusion_matrix" in m else {}
+    for c in classes:
+        auc = ((m.get("per_class") or {}).get(c) or {}).get("auc")
+        out[column("auc", c)] = math.nan if auc is None else float(auc)
+    auc = (m.get("macro") or {}).get("auc")
+    out["auc_macro"] = math.nan if auc is None else float(auc)
+    return out
+
+
+def frame(runs: Sequence) -> pd.DataFrame:
+    """The shared runs frame with the per-class columns added."""
+    runs = [r for r in runs if r is not None]
+    out = views.runs_frame(SPEC, runs)
+    if out.empty:
+        return out
+    extra = pd.DataFrame([run_columns(r) for r in runs], index=out.index)
+    return pd.concat([out, extra], axis=1)
+
+
+def table_comparisons() -> list[Comparison]:
+    """Tables 2–4 (precision, sensitivity, F1 per class), each for both losses."""
+    return [Comparison(f"Table {t} ({LOSS_NAMES[loss]})", t, on=("Model", "Model"),
+                       metrics={PAPER_CLASSES[c]: column(metric, c) for c in CLASSES},
+                       where={"loss": loss, "target": "class", "view": "full", "sources": "all"})
+            for t, metric in TABLE_METRIC.items() for loss in ("focal", "ce")]
+
+
+def tables_1_to_4(runs_frame: pd.DataFrame, profile: str | None = None) -> dict[str, pd.DataFrame]:
+    """Every reported table beside the re-run (Table 1 from the declaration, Tables 2–4 here)."""
+    if runs_frame.empty:
+        return {}
+    out = views.compare_all(SPEC, runs_frame, profile)
+    for cmp in table_comparisons():
+        out[cmp.name] = views.compare_one(SPEC, cmp, runs_frame, profile)
+    return out
+
+
+def per_class_table(runs_frame: pd.DataFrame, metric: str, by=("Model", "Loss")) -> pd.DataFrame:
+    """Mean ± std over seeds of ``metric`` per class, one row per group (the paper's class names)."""
+    cols = {PAPER_CLASSES[c]: column(metric, c) for c in CLASSES}
+    rows = []
+    for key, g in runs_frame.groupby(list(by), sort=False):
+        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+        for name, col in cols.items():
+            row[name] = views.mean_std_cell(g[col], 4)
+        row["runs"] = len(g)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(list(by))
+
+
+# -- figures ------------------------------------------------------------------------------------
+def confusion_3class(runs: Sequence, by=("Model", "Loss")):
+    """One argmax confusion matrix per group (counts summed over its seeds)."""
+    import matplotlib.pyplot as plt
+
+    from covidnb.plots import confusion_matrix_plot
+
+    groups: dict[str, list[pd.DataFrame]] = {}
+    for r in runs:
+        label = " | ".join(str(views.label_of(SPEC, r, b)) for b in by)
+        groups.setdefault(label, []).append(r.predictions)
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.3 * len(groups), 3.2), squeeze=False)
+    names = [PAPER_CLASSES[c] for c in CLASSES]
+    for ax, (label, preds) in zip(axes[0], groups.items()):
+        pred = pd.concat(preds, ignore_index=True)
+        scores = pred[[f"p_{c}" for c in CLASSES]].to_numpy(float)
+        confusion_matrix_plot(pred["label"].to_numpy(int), scores.argmax(1), names, ax=ax,
+                              title=label + (f"\n(sum of {len(preds)} seeds)" if len(preds) > 1 else ""))
+    fig.tight_layout()
+    return fig
+
+
+def roc_one_vs_rest(runs: Sequence, by=("Model", "Loss"), seed: int | None = None):
+    """One panel per class: that class against the rest, a curve per group, for one seed."""
+    import matplotlib.pyplot as plt
+
+    from covidnb.plots import roc_curves
+
+    seeds = sorted({r.config["seed"] for r in runs})
+    seed = seeds[0] if seed is None else seed
+    chosen = [r for r in runs if r.config["seed"] == seed]
+    fig, axes = plt.subplots(1, len(CLASSES), figsize=(4.4 * len(CLASSES), 4.0), squeeze=False)
+    for ax, c in zip(axes[0], CLASSES):
+        curves = {}
+        for r in chosen:
+            p = r.predictions
+            y = (p["label"].to_numpy(int) == CLASSES.index(c)).astype(int)
+            if np.unique(y).size == 2:
+                curves[" | ".join(str(views.label_of(SPEC, r, b)) for b in by)] = (y, p[f"p_{c}"].to_numpy(float))
+        if curves:
+            roc_curves(curves, ax=ax, title=f"{PAPER_CLASSES[c]} vs rest (seed {seed})")
+        else:
+            ax.set_title(f"{PAPER_CLASSES[c]}: not in this test split")
+        ax.legend(fontsize="x-small", loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def block_weights(model) -> pd.DataFrame:
+    """The learned A, B, C of each block of a PEPX-ResNet (rows: blocks 1–4)."""
+    rows = model.block_weights()
+    return pd.DataFrame(rows, index=pd.Index(range(1, len(rows) + 1), name="block"))
+
+
+# -- the shortcut audit -------------------------------------------------------------------------
+def audit_table(runs_frame: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
+    """Mean ± std over seeds of test accuracy and macro AUC per audit task (``labels``: the task
+    of each row of ``runs_frame``, as :func:`covidnb.chapters.pepx_resnet.audit_grid` names them),
+    with the share of the test split's most common label (what always guessing it scores)."""
+    f = runs_frame.assign(task=list(labels))
+    rows = []
+    for task, g in f.groupby("task", sort=False):
+        rows.append({"task": task, "accuracy": views.mean_std_cell(g["accuracy"], 3),
+                     "macro AUC": views.mean_std_cell(g["auc_macro"], 3),
+                     "majority share of test": views.mean_std_cell(g["majority_share"], 3),
+                     "runs": len(g)})
+    return pd.DataFrame(rows).set_index("task")
+
+
+def majority_share(run) -> float:
+    """The share of the most common label in the run's test predictions."""
+    y = run.predictions["label"].to_numpy(int)
+    return float(np.bincount(y).max() / len(y)) if len(y) else math.nan
+
+
+def accuracy_by_source(runs: Sequence) -> pd.DataFrame:
+    """Test accuracy of class runs within each source collection, against all sources together,
+    with the class mix of each source's test images (mean over seeds; n = images over seeds)."""
+    rows = []
+    for r in runs:
+        p = r.predictions
+        scores = p[[f"p_{c}" for c in CLASSES]].to_numpy(float)
+        right = scores.argmax(1) == p["label"].to_numpy(int)
+        label = " | ".join(str(views.label_of(SPEC, r, b)) for b in ("Model", "Loss"))
+        for src, idx in list(p.groupby("source").groups.items()) + [("all sources", p.index)]:
+            rows.append({"run": label, "source": src, "seed": r.config["seed"],
+                         "accuracy": float(right[p.index.get_indexer(idx)].mean()), "n": len(idx)})
+    f = pd.DataFrame(rows)
+    return f.groupby(["run", "source"]).agg(accuracy=("accuracy", "mean"), sd=("accuracy", "std"),
+                                            images=("n", "sum"), seeds=("seed", "nunique"))
+
+
+def source_rule(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
+    """A classifier that sees only the source collection: it predicts, for every test image,
+    the most common training class of its source. Returns its accuracy and the rule."""
+    rule = train.groupby("source")["label"].agg(lambda s: s.value_counts().idxmax()).to_dict()
+    fallback = train["label"].value_counts().idxmax()
+    guess = test["source"].map(rule).fillna(fallback)
+    return {"accuracy": float((guess == test["label"]).mean()), "rule": rule, "n": len(test)}
+
+
+def source_class_table(datasets: Mapping[str, Any]) -> pd.DataFrame:
+    """Images per (split, source, class) of the opened splits."""
+    parts = [d.to_frame().assign(split=name) for name, d in datasets.items()]
+    f = pd.concat(parts, ignore_index=True)
+    return pd.crosstab([f["split"], f["source"]], f["label"]).reindex(columns=list(CLASSES), fill_value=0)

@@ -1,0 +1,89 @@
+"""Chapter pepx_resnet: its configurations, its labels and its own views (per-class tables from a
+confusion matrix, the source-only rule of the shortcut audit)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from covidnb.chapters import pepx_resnet as ch
+from covidnb.chapters import pepx_resnet_view as view
+from covidnb.chapters.registry import get_chapter
+from covidnb.experiment import normalise_config
+from covidnb.losses import build_loss
+
+
+def test_registered_as_built():
+    spec = get_chapter("pepx_resnet")
+    assert spec.has_experiments and spec.positive == "COVID-19"
+    assert spec.classes == ("normal", "pneumonia", "COVID-19")
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
+def test_grid_is_the_two_by_two_per_seed(profile):
+    p = ch.settings(profile)
+    configs = ch.grid(profile)
+    assert len(configs) == 4 * len(p["seeds"])
+    assert {(c["model"], c["loss"]) for c in configs} == {
+        ("resnet18_tv", "ce"), ("resnet18_tv", "focal"), ("pepx_resnet", "ce"), ("pepx_resnet", "focal")}
+    for c in configs:
+        assert c["dataset_kwargs"]["split_seed"] == c["seed"]  # a new patient split per repeat
+        normalise_config(c)
+    focal = next(c for c in configs if c["loss"] == "focal")
+    assert focal["loss_kwargs"] == {"gamma": 1.0, "alpha": 1.0, "alpha_convention": "uniform"}
+    build_loss(focal["loss"], **focal["loss_kwargs"])  # the paper's α = 1 on three classes builds
+
+
+def test_cpu_profile_has_five_seeds():
+    assert len(ch.settings("cpu")["seeds"]) >= 5
+
+
+def test_audit_grid_and_reference_plan():
+    tasks = ch.audit_grid("smoke")
+    labels = [t for t, _ in tasks]
+    assert labels == list(ch.AUDIT_TASKS)
+    by = dict(tasks)
+    assert by["source · whole image"]["dataset_kwargs"]["target"] == "source"
+    assert by["class · border only"]["dataset_kwargs"]["view"] == "border_only"
+    assert list(by["class · whole image · Cohen only"]["dataset_kwargs"]["sources"]) == ["cohen"]
+    # the audit's whole-image class run is the 2 × 2's ResNet-18 / CE run: one record
+    assert by["class · whole image"] in ch.grid("smoke")
+    plan = ch.reference_grid("smoke")
+    assert len(plan) == 4 + len(tasks) - 1
+    d = ch.describe(by["class · whole image · Cohen only"])
+    assert d["Model"] == "Resnet18" and d["sources"] == "cohen" and d["target"] == "class"
+    assert ch.describe(ch.grid("smoke")[2])["Model"] == "This work"
+
+
+def test_per_class_from_confusion_by_hand():
+    cm = [[8, 2, 0],   # normal: 8 right, 2 called pneumonia
+          [1, 6, 3],   # pneumonia
+          [0, 0, 0]]   # no COVID-19 image in this split
+    out = view.per_class_from_confusion(cm, ["normal", "pneumonia", "COVID-19"])
+    assert out["precision_normal"] == pytest.approx(8 / 9)
+    assert out["sensitivity_normal"] == pytest.approx(0.8)
+    assert out["f1_normal"] == pytest.approx(2 * (8 / 9) * 0.8 / (8 / 9 + 0.8))
+    assert out["precision_COVID-19"] == 0.0          # 3 predicted, none right
+    assert math.isnan(out["sensitivity_COVID-19"])   # no image of the class: undefined, not 0
+    assert math.isnan(out["f1_COVID-19"])
+
+
+def test_source_rule_by_hand():
+    train = pd.DataFrame({"source": ["a", "a", "a", "b", "b"],
+                          "label": ["COVID-19", "COVID-19", "normal", "normal", "normal"]})
+    test = pd.DataFrame({"source": ["a", "b", "b", "c"],
+                         "label": ["COVID-19", "normal", "COVID-19", "normal"]})
+    res = view.source_rule(train, test)
+    assert res["rule"] == {"a": "COVID-19", "b": "normal"}
+    assert res["accuracy"] == pytest.approx(3 / 4)  # c falls back to the overall majority, normal
+
+
+def test_table_comparisons_name_reported_columns():
+    from covidnb import report
+
+    for cmp in view.table_comparisons():
+        table = report.reported_table("pepx_resnet", cmp.table)
+        assert set(cmp.metrics) <= set(table.columns)
+        assert set(table["Model"]) >= {"Resnet18", "This work"}
