@@ -195,6 +195,29 @@ class VolumeDataset(BaseDataset):
         size = kw.get("volume_size") or default_volume_size(kw.get("image_size", 224))
         return {"volume_size": size}
 
+    @classmethod
+    def phantom(cls, manifest, split: str, n, seed: int, class_probs, **kw: Any):
+        """``phantom="dual_sampling"``: the COVID-19 / CAP phantoms of the dual-sampling chapter
+        (:class:`covidnb.data.phantoms_3d.DualSamplingPhantoms`, with its fold, sampling and
+        mask-channel options); otherwise the generic volume phantom."""
+        from covidnb.data.phantoms_3d import PHANTOM_KEYS, DualSamplingPhantoms
+
+        chosen = kw.pop("phantom", None)
+        extra = {k: kw.pop(k) for k in PHANTOM_KEYS if k in kw}
+        if chosen is None:
+            if extra:
+                raise TypeError(f"phantom options {sorted(extra)} need phantom='dual_sampling'")
+            return super().phantom(manifest, split, n, seed, class_probs, **kw)
+        if chosen != "dual_sampling":
+            raise ValueError(f"unknown volume phantom {chosen!r}; known: 'dual_sampling'")
+        settings = {"n": n or 32, "classes": manifest.classes, "name": f"synthetic-{manifest.name}",
+                    "image_size": kw.get("image_size", 224), "channels": kw.get("channels", 1),
+                    "seed": seed, "transform": kw.get("transform"), **cls.phantom_settings(kw),
+                    **extra}
+        if class_probs is not None:
+            settings["class_probs"] = class_probs
+        return DualSamplingPhantoms(split, **settings)
+
     @property
     def has_lung_mask(self) -> bool:
         return self.lung_mask_fn is not None or any(p is not None for p in self.lung_paths)
