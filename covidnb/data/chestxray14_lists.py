@@ -134,11 +134,12 @@ class ChestXray14Lists(ImageFileDataset):
 
     # -- the phantom whose labels are this split's real label vectors ----------------------------
     @classmethod
-    def open(cls, manifest, split: str, *, phantom: bool = False, synthetic_n: int | None = None,
-             seed: int = 0, root=None, fallback: str = "synthetic", **kw: Any):
+    def open(cls, manifest, split: str, *, phantom: bool = False, phantom_n: dict | None = None,
+             synthetic_n: int | None = None, seed: int = 0, root=None, fallback: str = "synthetic", **kw: Any):
         """As :meth:`BaseDataset.open`; ``phantom=True`` returns the DeepCXray phantom with
-        ``synthetic_n`` images whose label vectors are drawn from this split's real lists
-        (or, when the lists are absent, from the prevalences of the whole release, with a warning)."""
+        ``phantom_n[split]`` (else ``synthetic_n``, else 256) images whose label vectors are drawn
+        from this split's real lists (or, when the lists are absent, from the prevalences of the
+        whole release, with a warning)."""
         if not phantom:
             return super().open(manifest, split, root=root, fallback=fallback, seed=seed,
                                 synthetic_n=synthetic_n, **kw)
@@ -154,5 +155,6 @@ class ChestXray14Lists(ImageFileDataset):
             warnings.warn(f"{manifest.name}: label lists not found; the phantom draws labels "
                           "independently at the release's prevalences", stacklevel=2)
         kw.pop("cache", None)
-        return ChestXray14Phantom(split, n=synthetic_n or 256, seed=seed, classes=manifest.classes,
+        n = int((phantom_n or {}).get(split) or synthetic_n or 256)
+        return ChestXray14Phantom(split, n=n, seed=seed, classes=manifest.classes,
                                   label_pool=labels, name=f"synthetic-{manifest.name}", **kw)
