@@ -13,13 +13,13 @@ from __future__ import annotations
 from covidnb.chapters import dresunet, dsn_saal
 from covidnb.chapters import pepx_resnet  # noqa: E402
 from covidnb.chapters import deepcxray  # noqa: E402
+from covidnb.chapters import dual_sampling  # noqa: E402
 from covidnb.chapters.contract import REPORTED_ONLY, Chapter
 
 # In the order of ../shared/papers/README.md (the book's order is _toc.yml's).
 _CHAPTERS: dict[str, Chapter] = {c.slug: c for c in (
     dsn_saal.SPEC,
-    Chapter(slug="dual_sampling", status=REPORTED_ONLY,
-            title="Ouyang et al. 2020, IEEE TMI: 3-D CT, COVID-19 vs CAP"),
+    dual_sampling.SPEC,
     deepcxray.SPEC,
     dresunet.SPEC,
     pepx_resnet.SPEC,
