@@ -55,3 +55,50 @@ def test_smoke_runs_are_recorded_synthetic(tmp_path):
     # the attention runs log both loss terms
     hist = runs[1].history
     assert {"loss.l_c", "loss.l_ex"} <= set(hist.columns)
+
+
+def test_table2_f1_is_the_macro_f1():
+    from covidnb.chapters.dual_sampling_tables import f1_from_rates
+
+    # Table I test set 2,295 COVID-19 / 501 CAP; Table II RN34 + US: sens 0.856, spec 0.870, F1 0.798
+    f = f1_from_rates(0.856, 0.870, 2295, 501)
+    assert f["f1_positive"] == pytest.approx(0.909, abs=1e-3)
+    assert f["f1_macro"] == pytest.approx(0.798, abs=1e-3)
+
+
+def test_tables_from_predictions_by_hand():
+    import numpy as np
+    import pandas as pd
+
+    from covidnb.chapters.dual_sampling_ensemble import PRINTED
+    from covidnb.chapters.dual_sampling_tables import (
+        add_ensemble,
+        fold_metrics,
+        group_metrics,
+        mean_std,
+        paired_tests,
+    )
+
+    rows = []
+    for fold in (0, 1):
+        for variant, model, p in (("att_rn34_us", "Attention RN34 + US", [0.9, 0.2, 0.6, 0.4]),
+                                  ("att_rn34_ss", "Attention RN34 + SS", [0.7, 0.4, 0.8, 0.1 + 0.1 * fold])):
+            for sid, lab, pp, r in zip("abcd", [1, 0, 1, 0], p, [0.0005, 0.0005, 0.01, 0.05]):
+                rows.append(dict(variant=variant, Model=model, fold=fold, sample_id=sid, label=lab,
+                                 p=pp, ratio=r))
+    preds = add_ensemble(pd.DataFrame(rows), PRINTED)
+    ds = preds[(preds.variant == "att_rn34_ds") & (preds.fold == 0)].set_index("sample_id")["p"]
+    # a: ratio < 0.001 → 0.35·0.9 + 0.65·0.7 = 0.77; c: in the band → 0.96·0.6 + 0.04·0.8 = 0.608
+    assert ds["a"] == pytest.approx(0.77) and ds["c"] == pytest.approx(0.608)
+    fm = fold_metrics(preds)
+    us0 = fm[(fm.Model == "Attention RN34 + US") & (fm.fold == 0)].iloc[0]
+    # US: labels 1,0,1,0 with p .9,.2,.6,.4: all right at 0.5 → accuracy 1, F1 1, macro F1 1
+    assert (us0.auc, us0.accuracy, us0.f1, us0.f1_macro) == (1.0, 1.0, 1.0, 1.0)
+    t = mean_std(fm)
+    assert set(t.Model) == {"Attention RN34 + US", "Attention RN34 + SS", "Attention RN34 + DS"}
+    assert t.loc[t.Model == "Attention RN34 + US", "auc n"].item() == "2 of 2"
+    g = group_metrics(preds)
+    one = g[(g.Model == "Attention RN34 + US") & (g.group == "> 0.030")]
+    assert one["n"].tolist() == [1, 1] and np.isnan(one["auc"]).all()  # one class: AUC undefined
+    pt = paired_tests(fm, [("Attention RN34 + US", "Attention RN34 + SS")], "accuracy")
+    assert pt.iloc[0]["n"] == 2 and pt.iloc[0]["paired unit"] == "fold model"
