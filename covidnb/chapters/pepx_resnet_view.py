@@ -47,10 +47,11 @@ def run_columns(run) -> dict[str, float]:
     m = run.metrics or {}
     classes = m.get("classes") or list(CLASSES)
     out = per_class_from_confusion(m["confusion_matrix"], classes) if "confusion_matrix" in m else {}
-    for c in classes:
+    for c in classes if m.get("task") != "binary" else []:
         auc = ((m.get("per_class") or {}).get(c) or {}).get("auc")
         out[column("auc", c)] = math.nan if auc is None else float(auc)
-    auc = (m.get("macro") or {}).get("auc")
+    # a two-class task (the audit's source target) records one AUC, of its second class
+    auc = m.get("auc") if m.get("task") == "binary" else (m.get("macro") or {}).get("auc")
     out["auc_macro"] = math.nan if auc is None else float(auc)
     return out
 

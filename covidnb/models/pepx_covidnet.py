@@ -37,6 +37,8 @@ class DenseStage(nn.Module):
 
 
 class COVIDNetStyle(nn.Module):
+    cam_layer_name = "stages"  # the last feature map, for Grad-CAM
+
     def __init__(self, in_channels: int = 1, num_classes: int = 3, width: int = 64,
                  depths=(3, 4, 6, 3), depthwise: bool = True):
         super().__init__()
