@@ -87,3 +87,22 @@ def test_table_comparisons_name_reported_columns():
         table = report.reported_table("pepx_resnet", cmp.table)
         assert set(cmp.metrics) <= set(table.columns)
         assert set(table["Model"]) >= {"Resnet18", "This work"}
+
+
+def test_bootstrap_table_on_stored_style_runs():
+    import numpy as np
+
+    class FakeRun:
+        def __init__(self, seed, correct):
+            y = np.array([0, 1, 2] * 4)
+            pred = y.copy() if correct else (y + 1) % 3
+            s = np.eye(3)[pred] * 0.8 + 0.1 / 1.5
+            s = s / s.sum(1, keepdims=True)
+            self.predictions = pd.DataFrame({"label": y, **{f"p_{c}": s[:, k] for k, c in enumerate(ch.CLASSES)}})
+            self.config = {**ch.grid("smoke")[0], "seed": seed}
+
+    table = view.bootstrap_table([FakeRun(0, True), FakeRun(1, True)], n=50)
+    cell = table.iloc[0]["accuracy"]
+    assert cell.startswith("1.000 [1.000, 1.000]") and table.iloc[0]["test images (all seeds)"] == 24
+    wrong = view.bootstrap_table([FakeRun(0, False)], n=50).iloc[0]
+    assert wrong["accuracy"].startswith("0.000") and wrong["f1 Normal"].startswith("0.000")

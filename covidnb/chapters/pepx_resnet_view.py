@@ -203,3 +203,39 @@ def source_class_table(datasets: Mapping[str, Any]) -> pd.DataFrame:
     parts = [d.to_frame().assign(split=name) for name, d in datasets.items()]
     f = pd.concat(parts, ignore_index=True)
     return pd.crosstab([f["split"], f["source"]], f["label"]).reindex(columns=list(CLASSES), fill_value=0)
+
+
+# -- intervals ----------------------------------------------------------------------------------
+def _confusion(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    k = scores.shape[1]
+    return np.bincount(y * k + scores.argmax(1), minlength=k * k).reshape(k, k)
+
+
+def bootstrap_table(runs: Sequence, by=("Model", "Loss"), n: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Percentile bootstrap 95 % intervals of accuracy and of each class's precision, sensitivity
+    and F1, over the test images of all seeds of a group pooled (each seed's test split holds
+    other patients, so the pool is the re-run's whole test evidence). Cells: ``estimate [low,
+    high]``; a metric undefined in every resample shows "—"."""
+    from covidnb.metrics import bootstrap_ci
+
+    groups: dict[tuple, list] = {}
+    for r in runs:
+        groups.setdefault(tuple(views.label_of(SPEC, r, b) for b in by), []).append(r.predictions)
+    rows = []
+    for key, preds in groups.items():
+        p = pd.concat(preds, ignore_index=True)
+        y = p["label"].to_numpy(int)
+        s = p[[f"p_{c}" for c in CLASSES]].to_numpy(float)
+        fns = {"accuracy": lambda yy, ss: float((ss.argmax(1) == yy).mean())}
+        for metric in ("precision", "sensitivity", "f1"):
+            for c in CLASSES:
+                fns[f"{metric} {PAPER_CLASSES[c]}"] = (
+                    lambda yy, ss, m=metric, c=c:
+                    per_class_from_confusion(_confusion(yy, ss), CLASSES)[column(m, c)])
+        row = dict(zip(by, key))
+        for name, fn in fns.items():
+            ci = bootstrap_ci(fn, y, s, n=n, seed=seed)
+            row[name] = ("—" if math.isnan(ci.low) else f"{ci.estimate:.3f} [{ci.low:.3f}, {ci.high:.3f}]")
+        row["test images (all seeds)"] = len(y)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(list(by))
