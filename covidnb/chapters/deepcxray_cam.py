@@ -134,3 +134,32 @@ def draw_boxes(dataset, model, indices: Sequence[int], threshold: float = THRESH
         fig.suptitle("SYNTHETIC PHANTOM — known boxes in green, CAM boxes in red", color="red", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def cam_overlays(model, dataset, indices: Sequence[int], threshold: float = THRESHOLD, cols: int = 6):
+    """Each image with the CAM of its highest-scoring finding and that CAM's box (§IV-G), titled
+    with the finding, its probability and the image's labels — for images without known boxes."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    model.eval()
+    rows = max(1, -(-len(indices) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.4 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, indices):
+        x = dataset[int(i)]["image"][None]
+        with torch.no_grad():
+            out = model(x)
+        prob = torch.sigmoid(out[0] if isinstance(out, (tuple, list)) else out)[0]
+        k = int(prob.argmax())
+        heat = heat_255(model.cam(x, index=k)[0, 0], dataset.image_size)
+        box = largest_component_box(heat, threshold)
+        ax.imshow(x[0, 0].numpy(), cmap="gray")
+        ax.imshow(heat, cmap="jet", alpha=0.35)
+        if box is not None:
+            ax.add_patch(Rectangle((box["x"], box["y"]), box["w"], box["h"], fill=False, ec="red", lw=1.5))
+        true = [dataset.classes[j] for j in np.flatnonzero(dataset.targets[int(i)])] or ["No Finding"]
+        ax.set_title(f"CAM {dataset.classes[k]} p={float(prob[k]):.2f}\nlabels: {', '.join(true)}", fontsize=6)
+    fig.tight_layout()
+    return fig
