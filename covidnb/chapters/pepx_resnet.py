@@ -35,7 +35,7 @@ PAPER_CLASSES = {"normal": "Normal", "pneumonia": "Non-COVID", "COVID-19": "COVI
 SUBSTITUTION = ("the staged Cohen subset and the Figure 1 collection pooled into three classes "
                 "(111 images of 74 patients; normal 22, pneumonia 24, COVID-19 65) in place of "
                 "COVIDx v3 + CoronaHack with 1000 / 100 images per class; split by patient, a new "
-                "split per seed; trained from scratch at 128 px (cpu)")
+                "split per seed; trained from scratch at 96 px (cpu)")
 
 
 def settings(profile: str | dict) -> dict[str, Any]:
@@ -104,6 +104,7 @@ def audit_grid(profile: str | dict, seeds: list[int] | None = None,
     """``(task label, configuration)`` of the shortcut audit: the audit model with CE on each
     view of the class task and on the source task, on the same patient splits as :func:`grid`."""
     p = settings(profile)
+    seeds = p.get("audit_seeds", p["seeds"]) if seeds is None else seeds
     views = set(p["audit_views"])
     return [(label, experiment_config(p, p["audit_model"], "ce", s, target=t, view=v,
                                       only_source=o, **overrides))
