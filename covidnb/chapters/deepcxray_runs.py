@@ -25,8 +25,9 @@ PHANTOM_PANEL = ("*** SYNTHETIC PHANTOM *** labels drawn from the real ChestX-ra
 def collect(configs: Iterable[dict], store="runs", *, train: bool = True, keep_checkpoints: bool = True,
             log: Callable[[str], None] = print) -> list:
     """The run of each configuration (failed ones included): the committed phantom store
-    (``results/deepcxray/phantom/``) first, then ``store``; trained into ``store`` when neither
-    has it and ``train`` (never while the book is built read-only). ``None`` where missing."""
+    (``results/deepcxray/phantom/``) first, then a finished or failed record in ``store``;
+    trained into ``store`` when neither has it and ``train`` (never while the book is built
+    read-only). ``None`` where missing."""
     from covidnb.chapters.views.stores import read_only, resolve_store
     from covidnb.experiment import find_run, run_experiment
     from covidnb.runs import RunStore
@@ -41,8 +42,8 @@ def collect(configs: Iterable[dict], store="runs", *, train: bool = True, keep_c
         else:
             run = (find_run(cfg, target, synthetic=True, finished_only=False)
                    or find_run(cfg, target, synthetic=False, finished_only=False))
-            if run is not None and run.status.get("status") in ("done", "failed") and not train:
-                counts["store"] += 1
+            if run is not None and run.status.get("status") in ("done", "failed"):
+                counts["store"] += 1  # a failed W-CEL run is kept as the record of its failure
             elif train:
                 run = run_experiment(cfg, store=target, raise_on_failure=False, keep_checkpoints=keep_checkpoints)
                 counts["trained"] += 1
