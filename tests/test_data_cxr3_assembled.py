@@ -121,7 +121,7 @@ def test_assembled_set_pools_sources_once_and_splits_by_patient(tmp_path, monkey
                   ("person1_bacteria_1.jpeg", "Pnemonia", "TRAIN", "")],
                  columns=["X_ray_image_name", "Label", "Dataset_type", "Label_2_Virus_category"]
                  ).to_csv(ch / "Chest_xray_Corona_Metadata.csv", index=False)
-    kw = dict(root=tmp_path, image_size=8, fallback="error", cache=False)
+    kw = {"root": tmp_path, "image_size": 8, "fallback": "error", "cache": False}
     every = open_dataset("cxr3-assembled", "all", **kw)
     assert len(every) == 14 + 10  # 14 Cohen + 10 Kermany, CoronaHack's 2 not again
     frame = every.to_frame()
@@ -199,7 +199,7 @@ def test_view_masks_by_hand():
 
 
 def test_source_target_and_views_on_real_staged(shared_data):
-    kw = dict(image_size=32, fallback="error")
+    kw = {"image_size": 32, "fallback": "error"}
     cls = open_dataset("cxr3-assembled", "test", **kw)
     src = open_dataset("cxr3-assembled", "test", target="source", **kw)
     assert src.sample_ids == cls.sample_ids and src.classes == ["cohen", "figure1"]
