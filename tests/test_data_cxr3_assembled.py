@@ -130,6 +130,13 @@ def test_assembled_set_pools_sources_once_and_splits_by_patient(tmp_path, monkey
     assert sum(len(d) for d in splits.values()) == len(every)
     assert check_leakage(splits).empty
     assert all(pid.startswith(("cohen:", "kermany:")) for pid in every.patient_ids)
+    # the paper's quota, here 2 training images per class: whole patients, so at most one
+    # patient's images over (each fake patient has at most 2 images)
+    capped = open_dataset("cxr3-assembled", "train", quota={"train": 2}, **kw)
+    full_train = splits["train"].class_counts()
+    for c, n in capped.class_counts().items():
+        assert n <= min(full_train[c], 2 + 1) and (n >= 2 or n == full_train[c])
+    assert set(capped.sample_ids) <= set(splits["train"].sample_ids)
 
 
 def test_patient_split_keeps_patients_together_and_is_seeded():
