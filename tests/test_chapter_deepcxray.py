@@ -34,7 +34,12 @@ def test_paper_profile_is_the_papers_setting_on_real_data():
     assert (t["optimizer"], t["lr"], t["batch_size"]) == ("adadelta", 1e-5, 16)
     assert t["epochs"] * t["max_steps_per_epoch"] == 9000  # §IV-C
     assert len(D.backbone_grid("paper")) == 6
-    assert len(D.all_grid("paper")) == 10 + 5  # InceptionV3 + CW-CEL(AT) is in both grids once
+    assert len(D.all_grid("paper")) == 10 + 2 + 5  # InceptionV3 + CW-CEL(AT) is in two grids, once
+    nt = D.nt_grid("paper")
+    assert [D.describe(c)["Table 1 column"] for c in nt] == ["W-CEL(NT)", "CW-CEL(NT)"]
+    assert all(c["train"]["epochs"] * c["train"]["max_steps_per_epoch"] == 23000 for c in nt)  # §IV-C
+    assert D.nt_grid("cpu") == []  # trained from scratch anyway: the loss grid holds these rows
+    assert len(SPEC_PLAN := D.reference_plan("paper")) == 12 and SPEC_PLAN[:10] == D.loss_grid("paper")
 
 
 def test_wcel_counting_reaches_the_loss():

@@ -84,12 +84,31 @@ def backbone_grid(profile: str | dict, backbones: list[str] | None = None, seeds
     return [experiment_config(p, "cwcel", True, s, backbone=b, **overrides) for s in seeds for b in backbones]
 
 
+def nt_grid(profile: str | dict, seeds: list[int] | None = None, **overrides: Any) -> list[dict[str, Any]]:
+    """Table 1's NT columns: W-CEL and CW-CEL without the auxiliary output, trained from scratch
+    for 23,000 steps (§IV-C). Empty when the profile trains from scratch anyway (its loss grid
+    already holds these rows)."""
+    p = settings(profile)
+    p.update(overrides)
+    if not p["pretrained"]:
+        return []
+    seeds = seeds if seeds is not None else list(p["seeds"])
+    nt = {"pretrained": False, "epochs": p["nt_epochs"], "max_steps_per_epoch": p["nt_max_steps_per_epoch"]}
+    return [experiment_config(p, loss, False, s, **nt) for s in seeds for loss in ("wcel", "cwcel")]
+
+
+def reference_plan(profile: str | dict) -> list[dict[str, Any]]:
+    """The reference re-run: Tables 1–2 (the loss grid, then Table 1's NT columns)."""
+    return loss_grid(profile) + nt_grid(profile)
+
+
 def all_grid(profile: str | dict) -> list[dict[str, Any]]:
-    """Every configuration of the chapter once (the loss grid, then the other backbones)."""
+    """Every configuration of the chapter once (the loss grid, Table 1's NT columns, then the
+    other backbones)."""
     from covidnb.runs.store import canonical_json
 
     seen, out = set(), []
-    for cfg in loss_grid(profile) + backbone_grid(profile):
+    for cfg in loss_grid(profile) + nt_grid(profile) + backbone_grid(profile):
         key = canonical_json(cfg)
         if key not in seen:
             seen.add(key)
@@ -109,9 +128,12 @@ def describe(config: dict) -> dict[str, Any]:
     mk = config.get("model_kwargs") or {}
     aux = bool(mk.get("aux"))
     backbone = mk.get("backbone", "inception_v3")
+    method = method_label(config["loss"], aux)
     return {"model": config["model"], "Backbone": BACKBONE_NAMES.get(backbone, backbone),
-            "Loss": LOSS_NAMES.get(config["loss"], config["loss"]), "AT": aux,
-            "Method": method_label(config["loss"], aux),
+            "Loss": LOSS_NAMES.get(config["loss"], config["loss"]), "AT": aux, "Method": method,
+            "pretrained": bool(mk.get("pretrained")),
+            # Table 1 names the runs trained without ImageNet weights "(NT)"
+            "Table 1 column": method if mk.get("pretrained") else f"{method}(NT)",
             "counting": (config.get("loss_kwargs") or {}).get("counting"),
             "phantom": bool((config.get("dataset_kwargs") or {}).get("phantom"))}
 
@@ -132,8 +154,8 @@ SPEC = Chapter(
                   "image-level redraw; without the images: a labelled phantom whose label vectors "
                   "are real rows of those lists (synthetic, not comparable with the paper)"),
     experiment_config=experiment_config,
-    grids={"all": all_grid, "losses": loss_grid, "backbones": backbone_grid},
-    reference_grid=loss_grid,
+    grids={"all": all_grid, "losses": loss_grid, "nt": nt_grid, "backbones": backbone_grid},
+    reference_grid=reference_plan,
     describe=describe,
     comparisons=(),  # phantom runs are never placed beside the paper's numbers (notebook 06)
     row_orders={"Method": ("MSE", "MSE(AT)", "CEL", "CEL(AT)", "W-CEL", "W-CEL(AT)", "CW-CEL",

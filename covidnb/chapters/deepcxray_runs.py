@@ -98,12 +98,13 @@ def loss_comparison(frame: pd.DataFrame) -> pd.DataFrame:
     return out.loc[_order(out.index)]
 
 
-def per_finding(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per-finding AUC (rows) of each method (columns), mean over seeds: Tables 1–2's layout."""
+def per_finding(frame: pd.DataFrame, by: str = "Method") -> pd.DataFrame:
+    """Per-finding AUC (rows) of each method (columns, the ``by`` column's labels), mean over
+    seeds: Tables 1–2's layout."""
     cols = [f"AUC {k}" for k in SPEC.classes]
-    t = frame.groupby("Method")[cols].mean().T
+    t = frame.groupby(by)[cols].mean().T
     t.index = list(SPEC.classes)
-    t.loc["AUC(Mean)"] = frame.groupby("Method")["mean AUC"].mean()
+    t.loc["AUC(Mean)"] = frame.groupby(by)["mean AUC"].mean()
     return t[_order(t.columns)]
 
 
