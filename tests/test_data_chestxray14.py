@@ -195,3 +195,18 @@ def test_official_assignment_and_real_official_split_has_no_leak(shared_data):
     split = official_assignment(names, tv)
     assert int((split == "test").sum()) == 25596  # the official test list's size
     assert leakage_counts(names, split)["leaked_images"] == 0
+
+
+def test_present_only_lists_the_images_there(lists_tree):
+    opts = {"splits": ["train", "val", "test"], "image_dirs": ["images"]}
+    every = ChestXray14Lists.index(lists_tree, opts, NIH_LABELS, "test")
+    there = ChestXray14Lists.index(lists_tree, {**opts, "present_only": True}, NIH_LABELS, "test")
+    assert len(every) == 2 and [r.sample_id for r in there] == ["images/00000003_000.png"]
+
+
+def test_staged_label_lists_verify_as_their_declared_subset(shared_data):
+    from covidnb.data import verify
+
+    rep = verify("chexnet-split-labels")
+    assert rep.ok, str(rep)
+    assert "declared subset 'shared'" in rep.compared_to and rep.n_files == 24

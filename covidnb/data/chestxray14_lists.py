@@ -100,11 +100,16 @@ class ChestXray14Lists(ImageFileDataset):
             frame = pooled[keep].reset_index(drop=True)
             origin = [f"{root / LIST_FILES[s]} ({resplit}-level resplit, seed {split_seed})" for s in frame["split"]]
         dirs = [FolderIndex(root / d) for d in options.get("image_dirs", ["images"])]
+        # a labels-only copy (the staged lists) declares only the images it has: verification
+        # then compares what is there, not the 112,120 files of the release
+        present_only = bool(options.get("present_only"))
         y = frame[list(classes)].to_numpy(np.float32)
         records = []
         for i, name in enumerate(frame["image"]):
-            path = next((p for p in (d.find(name, by_stem=False) for d in dirs) if p is not None),
-                        dirs[0].folder / name)
+            found = next((p for p in (d.find(name, by_stem=False) for d in dirs) if p is not None), None)
+            if found is None and present_only:
+                continue
+            path = found or dirs[0].folder / name
             records.append(Record(path=path, label=y[i], sample_id=f"images/{name}",
                                   patient_id=frame["patient_id"].iat[i], origin=origin[i],
                                   extra={"normal": float(y[i].sum() == 0)}))
