@@ -63,6 +63,7 @@ __all__ = [
     "BatchInterrupted",
     "JobResult",
     "Ledger",
+    "cancel_submitted",
     "check_parameters",
     "execute_notebook",
     "expand_grid",
@@ -73,6 +74,7 @@ __all__ = [
     "require_kernel",
     "require_parameters_cell",
     "run_batch",
+    "run_notebook_job",
     "stop_children",
     "summary_table",
 ]
@@ -119,6 +121,7 @@ class Ledger:
                 "seconds": round(result.seconds, 2),
                 "error": result.error,
                 "finished": now(),
+                **({"job": result.extra["job"]} if result.extra.get("job") else {}),
             }
             atomic_write_json(self.path, data)
 
@@ -225,10 +228,16 @@ def run_batch(
     force: bool = False,
     executor: str = "local",
     slurm: dict | None = None,
+    submit=None,
     log_output: bool = False,
     log: Callable[[str], None] = print,
 ) -> list[JobResult]:
-    """Execute ``notebook`` once per parameter set; returns one :class:`JobResult` per set, in order."""
+    """Execute ``notebook`` once per parameter set; returns one :class:`JobResult` per set, in order.
+
+    ``executor="submitit"`` submits one job per set with ``submit`` (a
+    :class:`covidnb.batch.SubmitOptions`: cluster, partition, time, GPUs per job, array
+    parallelism) and ``slurm`` (any other submitit parameter, as it is); each job records its set
+    in the ledger itself, and the job folders (logs, pickled results) are ``out_dir/submitit``."""
     nb = Path(notebook).resolve()
     require_parameters_cell(nb)
     check_parameters(nb, param_sets)
@@ -264,7 +273,7 @@ def run_batch(
         )
 
     if executor == "submitit":
-        _run_submitit(nb, todo, out, kernel, workdir, slurm or {}, finish, log)
+        _run_submitit(nb, todo, out, kernel, workdir, slurm or {}, finish, log, submit)
     elif jobs == 1 and not gpus:
         for i, params, target in todo:
             log(f"[running]  {target.name}")
@@ -293,31 +302,57 @@ def run_batch(
     return [results[i] for i in range(len(param_sets))]
 
 
+def run_notebook_job(notebook: str, output: str, params: dict, kernel: str, cwd: str,
+                     out_dir: str) -> JobResult:
+    """One submitit job: execute one parameter set and record it in the ledger from inside the
+    job, so a set that finishes after its batch was killed is still skipped by the next one."""
+    res = execute_notebook(notebook, output, params, kernel, cwd)
+    res.extra["job"] = os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_JOB_ID", "")
+    Ledger(Path(out_dir)).record(res)
+    return res
+
+
 def _run_submitit(
-    nb: Path, todo, out: Path, kernel: str, workdir: str, slurm: dict, finish, log
+    nb: Path, todo, out: Path, kernel: str, workdir: str, slurm: dict, finish, log,
+    submit=None,
 ) -> None:
+    from covidnb.batch.submit import SubmitError, SubmitOptions, submit_all
+
     try:
-        import submitit
-    except ImportError:
-        raise BatchInputError(
-            "--executor submitit needs the submitit package: pip install 'covidnb[batch]'"
-        ) from None
-    ex = submitit.AutoExecutor(folder=str(out / "submitit"))
-    if slurm:
-        ex.update_parameters(**slurm)
-    submitted = []
-    for i, params, target in todo:
-        job = ex.submit(execute_notebook, str(nb), str(target), params, kernel, workdir)
-        log(f"[submitted] {target.name} as job {job.job_id}")
-        submitted.append((i, params, target, job))
-    for i, params, target, job in submitted:
-        try:
-            res = job.result()
-        except Exception as exc:  # noqa: BLE001 - the job itself died (pre-emption, time limit)
-            res = JobResult(
-                params, param_slug(params), str(target), "failed", 0.0, _error_text(exc)
-            )
+        opts = submit if submit is not None else SubmitOptions()
+        if slurm:
+            opts = SubmitOptions(**{**opts.__dict__, "extra": {**opts.extra, **slurm}})
+    except SubmitError as exc:
+        raise BatchInputError(str(exc)) from None
+    args = [(str(nb), str(target), params, kernel, workdir, str(out)) for _, params, target in todo]
+
+    def done(j: int, res, error, job_id: str) -> None:
+        i, params, target = todo[j]
+        if error is not None or not isinstance(res, JobResult):
+            # the job itself died (time limit, pre-emption, a kill): nothing recorded it yet
+            res = JobResult(params, param_slug(params), str(target), "failed", 0.0,
+                            _error_text(error) if error is not None else f"job returned {res!r}")
+        res.extra["job"] = job_id
         finish(i, res)
+
+    try:
+        submit_all(run_notebook_job, args, out / "submitit", opts, done, log,
+                   names=[target.name for _, _, target in todo], submitted=_SUBMITTED)
+    except SubmitError as exc:
+        raise BatchInputError(str(exc)) from None
+
+
+# Live submitit jobs of this process, so `covidnb run`'s signal handler can cancel them.
+_SUBMITTED: list = []
+
+
+def cancel_submitted() -> int:
+    """Cancel every submitit job this process submitted that still runs; returns how many."""
+    from covidnb.batch.submit import cancel_all
+
+    n = cancel_all(_SUBMITTED)
+    _SUBMITTED.clear()
+    return n
 
 
 def summary_table(results: Sequence[JobResult]):
