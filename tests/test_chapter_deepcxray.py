@@ -54,15 +54,16 @@ def test_registered_as_built():
 
 
 def test_phantom_reference_records_resolve_to_their_keys():
-    """The committed phantom runs (results/deepcxray/phantom/) are configurations of the cpu loss
-    grid, recorded synthetic; the key of each is recomputed with synthetic=True."""
+    """The committed phantom runs (results/deepcxray/phantom/) are configurations of the cpu
+    phantom plan (loss grid + the failing W-CEL run), recorded synthetic; the key of each is
+    recomputed with synthetic=True; the plan is complete."""
     folder = D.PHANTOM_STORE / "deepcxray"
     records = {p.parent.name: json.loads(p.read_text()) for p in sorted(folder.glob("*/config.json"))}
     if not records:
         pytest.skip("no committed phantom reference runs")
     store = RunStore(D.PHANTOM_STORE)
     planned = {}
-    for cfg in D.loss_grid("cpu"):
+    for cfg in D.phantom_plan("cpu"):
         norm = normalise_config(cfg)
         norm.pop("root", None)
         norm["synthetic"] = True
@@ -70,3 +71,6 @@ def test_phantom_reference_records_resolve_to_their_keys():
     for name, record in records.items():
         assert record["config"]["synthetic"] is True
         assert planned.get(name) == record["key"], name
+    assert set(planned) == set(records), "phantom plan and committed records differ"
+    failed = [r for r in records if json.loads((folder / r / "status.json").read_text())["status"] != "done"]
+    assert len(failed) == 1  # the per-finding W-CEL run, recorded with its failure

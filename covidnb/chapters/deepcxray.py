@@ -97,6 +97,18 @@ def nt_grid(profile: str | dict, seeds: list[int] | None = None, **overrides: An
     return [experiment_config(p, loss, False, s, **nt) for s in seeds for loss in ("wcel", "cwcel")]
 
 
+def wcel_demo(profile: str | dict, seed: int = 0) -> list[dict[str, Any]]:
+    """W-CEL without the auxiliary output under both counting readings (notebook 02): the
+    per-finding one fails on its first batch without a positive for some finding."""
+    return [experiment_config(profile, "wcel", False, seed, wcel_counting=c) for c in ("finding", "batch")]
+
+
+def phantom_plan(profile: str | dict) -> list[dict[str, Any]]:
+    """What the committed phantom store (:data:`PHANTOM_STORE`) holds: the loss grid, then the
+    per-finding W-CEL run whose failure notebook 02 shows."""
+    return loss_grid(profile) + wcel_demo(profile)[:1]
+
+
 def reference_plan(profile: str | dict) -> list[dict[str, Any]]:
     """The reference re-run: Tables 1–2 (the loss grid, then Table 1's NT columns)."""
     return loss_grid(profile) + nt_grid(profile)

@@ -36,7 +36,7 @@ def collect(configs: Iterable[dict], store="runs", *, train: bool = True, keep_c
     train = train and not read_only()
     out, counts = [], {"phantom reference store": 0, "store": 0, "trained": 0, "missing": 0}
     for cfg in configs:
-        run = find_run(cfg, ref, synthetic=True) or find_run(cfg, ref, synthetic=False)
+        run = _recorded(find_run(cfg, ref, synthetic=True, finished_only=False))
         if run is not None:
             counts["phantom reference store"] += 1
         else:
@@ -53,6 +53,16 @@ def collect(configs: Iterable[dict], store="runs", *, train: bool = True, keep_c
         out.append(run)
     log(", ".join(f"{k}: {v}" for k, v in counts.items() if v))
     return out
+
+
+def _recorded(run):
+    """``run`` when it finished or failed (a failure is a result here), else ``None``."""
+    return run if run is not None and (run.status or {}).get("status") in ("done", "failed") else None
+
+
+COLUMNS = ("model", "Backbone", "Loss", "AT", "Method", "pretrained", "Table 1 column", "counting", "phantom",
+           "seed", "profile", "synthetic", "status", "reason", "failed at", "mean AUC", "n_defined",
+           "best_epoch", "key")
 
 
 def run_frame(runs: Sequence) -> pd.DataFrame:
@@ -72,7 +82,7 @@ def run_frame(runs: Sequence) -> pd.DataFrame:
         per = m.get("per_label") or {}
         row.update({f"AUC {k}": per.get(k, {}).get("auc", math.nan) for k in SPEC.classes})
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=[*COLUMNS, *(f"AUC {k}" for k in SPEC.classes)])
 
 
 def _where(reason) -> str | None:
