@@ -105,7 +105,7 @@ def test_chexnet_lists_on_a_fake_tree(lists_tree):
 
 def test_chexnet_lists_resplit_draws_every_image_once(lists_tree):
     got = {s: _lists(lists_tree, s, resplit="patient", split_seed=3).sample_ids for s in ("train", "val", "test")}
-    listed = sorted(sum(got.values(), []))
+    listed = sorted(i for ids in got.values() for i in ids)
     assert listed == sorted(f"images/{n}" for n in list(FAKE)[:5])
     pats = {s: {i[7:15] for i in ids} for s, ids in got.items()}
     assert not (pats["train"] & pats["test"]) and not (pats["train"] & pats["val"])

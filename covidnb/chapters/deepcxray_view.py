@@ -66,8 +66,12 @@ def leakage_summary(frame: pd.DataFrame, train_val: Sequence[str] | None, seeds:
     """``(per-seed table of image-level draws, one row per split kind)``: test images sharing a
     patient with training, for image-level random draws, a patient-level draw, the CheXNet lists
     and NIH's official list (when ``train_val`` is given)."""
-    from covidnb.data.chestxray14_splits import (leakage_table, official_assignment, random_split,
-                                                 random_split_leakage)
+    from covidnb.data.chestxray14_splits import (
+        leakage_table,
+        official_assignment,
+        random_split,
+        random_split_leakage,
+    )
 
     names = list(frame["image"])
     draws = random_split_leakage(names, seeds=seeds, level="image")

@@ -73,7 +73,7 @@ def images_per_patient(frame: pd.DataFrame) -> pd.Series:
     if "patient_id" not in frame.columns:
         raise ValueError("label frame has no patient_id column")
     per = frame.groupby("patient_id").size()
-    return pd.Series({"patients": int(len(per)), "images": int(per.sum()), "mean": float(per.mean()),
+    return pd.Series({"patients": len(per), "images": int(per.sum()), "mean": float(per.mean()),
                       "median": float(per.median()), "max": int(per.max()),
                       "patients with 1 image": int((per == 1).sum()),
                       "share of images from multi-image patients": float(per[per > 1].sum() / per.sum())})

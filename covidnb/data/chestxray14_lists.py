@@ -26,14 +26,20 @@ import os
 import warnings
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 
 from covidnb.data.base import ImageFileDataset
-from covidnb.data.chestxray14_splits import LEVELS, PAPER_FRACTIONS, SPLITS, patient_of, random_split
+from covidnb.data.chestxray14_splits import (
+    LEVELS,
+    PAPER_FRACTIONS,
+    SPLITS,
+    patient_of,
+    random_split,
+)
 from covidnb.data.nih import BBOX_COLUMNS, NIH_LABELS, read_bbox_list
 from covidnb.data.records import FolderIndex, Record
 from covidnb.data.tables import listed_lines, require_file
@@ -84,7 +90,8 @@ class ChestXray14Lists(ImageFileDataset):
     default_name, default_split = "chexnet-split-labels", "train"
     splits = SPLITS
     multilabel = True
-    layout_settings = {"resplit": None, "split_seed": 0, "fractions": list(PAPER_FRACTIONS)}
+    layout_settings: ClassVar[dict[str, Any]] = {"resplit": None, "split_seed": 0,
+                                                 "fractions": list(PAPER_FRACTIONS)}
 
     @classmethod
     def index_split(cls, root: Path, options, classes, split, resplit=None, split_seed=0,

@@ -117,5 +117,5 @@ def official_assignment(names: Sequence[str], train_val_names: Sequence[str]) ->
     stray = listed - set(names)
     if stray:
         raise ValueError(f"{len(stray)} train_val image(s) are not among the {len(names)} names, "
-                         f"first {sorted(stray)[0]}")
+                         f"first {min(stray)}")
     return np.array(["train" if n in listed else "test" for n in names], dtype=object)

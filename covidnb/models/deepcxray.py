@@ -56,7 +56,7 @@ def _torchvision(arch: str, pretrained: bool) -> tuple[nn.Module, dict]:
             state = torchvision.models.get_weight(IMAGENET[arch]).get_state_dict(progress=False, check_hash=True)
             missing = net.load_state_dict(state, strict=False).missing_keys
             info.update(loaded=True, source=f"torchvision:{IMAGENET[arch]}", message=f"missing keys: {missing}")
-        except Exception as exc:  # offline: the weights cannot be downloaded
+        except Exception as exc:  # noqa: BLE001 — offline (URLError), a corrupt cache (RuntimeError): train from scratch
             info["message"] = (f"{IMAGENET[arch]} could not be read ({type(exc).__name__}: {exc}); "
                                f"training {arch} from scratch (random initialisation)")
             warnings.warn(info["message"], stacklevel=3)
