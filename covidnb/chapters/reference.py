@@ -30,6 +30,14 @@ unfinished ones listed. ``kill <pid>`` stops the workers (they resume on the nex
 worker stops by itself when the command dies without a chance to stop it (SIGKILL): it checks
 its parent (``prctl(PR_SET_PDEATHSIG)`` on Linux, and a poll of the parent pid everywhere).
 ``--list`` names each unreadable record (its file and why) and still lists the rest.
+
+``--executor submitit`` submits the same selection as one job per configuration instead of local
+workers (``covidnb.batch.submit``): ``--cluster slurm`` (one job array), ``local`` (real
+processes on this machine) or ``debug``, with ``--partition``, ``--time``, ``--gpus-per-job``,
+``--array-parallelism``, ``--cpus-per-job`` and ``--mem-gb``; job logs go to
+``<root>/../_build/submitit/<chapter>-<profile>`` (``--jobs-dir`` to choose). A job writes its
+run into the store as a worker would, so the store is the record of what is done: run the
+command again to resume, and the exit status is the one described above.
 """
 
 from __future__ import annotations
@@ -258,6 +266,84 @@ def _report(chapter, profile, root, limit, items, procs, stopped) -> int:
     return 1 if (left or died) else 0
 
 
+def run_plan_item(chapter: str, profile: str, i: int, root: str) -> str:
+    """One submitit job: train plan position ``i`` (0-based) into ``root`` as a worker would;
+    returns its state. A configuration another process is training is left to it."""
+    import torch
+
+    from covidnb.experiment import run_experiment
+    from covidnb.runs import RunStore
+    from covidnb.runs.store import LockTimeout
+
+    torch.set_num_threads(int(os.environ.get("SLURM_CPUS_PER_TASK", "1")))
+    os.environ.setdefault("COVIDNB_PROGRESS", "0")
+    plan = _grid(chapter, profile)
+    cfg = plan[i]
+    tag = f"[job] {i + 1}/{len(plan)} {_label(cfg)}"
+    spec = _cam_spec(chapter, cfg)
+    t0 = time.time()
+    try:
+        run = run_experiment(cfg, store=RunStore(root), raise_on_failure=False,
+                             keep_checkpoints=spec is not None, lock_timeout=0)
+    except LockTimeout:
+        print(f"{tag}: skipped, another process is training it", flush=True)
+        return "skipped"
+    if spec is not None:
+        _store_cams(run, spec, tag)
+    st = run.status
+    print(f"{tag}: {st.get('status')} in {time.time() - t0:.0f} s", flush=True)
+    return str(st.get("status"))
+
+
+def run_reference_submitit(chapter: str, profile: str, options, root=RESULTS_ROOT,
+                           limit: int | None = None, items: list[int] | None = None,
+                           jobs_dir=None) -> int:
+    """The selection of the plan that is not done yet, one submitit job per configuration
+    (``options``: a :class:`covidnb.batch.SubmitOptions`); the exit status as
+    :func:`run_reference`'s."""
+    from covidnb.batch.submit import cancel_all, submit_all
+
+    plan = _grid(chapter, profile)
+    chosen = _positions(len(plan), limit, items)
+    if Path(root).resolve() == RESULTS_ROOT.resolve():
+        from covidnb.runs.provenance import require_clean_checkout
+
+        require_clean_checkout(f"writing {chapter} reference runs into {RESULTS_ROOT}")
+    state = {r["index"] - 1: r["state"] for r in plan_status(chapter, profile, root, limit, items)}
+    todo = [i for i in chosen if state.get(i, "missing").split()[0] != "done"]
+    for i in chosen:
+        if i not in todo:
+            print(f"[skipped] {i + 1}/{len(plan)} {_label(plan[i])}: done earlier", flush=True)
+    folder = Path(jobs_dir) if jobs_dir else (
+        Path(root).resolve().parent / "_build" / "submitit" / f"{chapter}-{profile}")
+    live: list = []
+    stopped: list[int] = []
+
+    def stop(signum, frame):
+        stopped.append(signum)
+        cancel_all(live)
+        raise KeyboardInterrupt
+
+    def done(j, result, error, job_id):
+        i = todo[j]
+        what = result if error is None else f"FAILED: {type(error).__name__}: {error}"
+        print(f"[job {job_id}] {i + 1}/{len(plan)} {_label(plan[i])}: {str(what)[:500]}",
+              flush=True)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        submit_all(run_plan_item, [(chapter, profile, i, str(root)) for i in todo], folder,
+                   options, done, names=[f"{i + 1}/{len(plan)} {_label(plan[i])}" for i in todo],
+                   submitted=live)
+    except KeyboardInterrupt:
+        if not stopped:
+            stopped.append(signal.SIGINT)
+        cancel_all(live)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return _report(chapter, profile, root, limit, items, [], stopped)
+
+
 def plan_status(chapter: str, profile: str, root=RESULTS_ROOT, limit: int | None = None,
                 items: list[int] | None = None) -> list[dict]:
     """Each configuration of the reference plan with its state in the store (``done``,
@@ -328,6 +414,17 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="print the plan and each run's state")
     ap.add_argument("--root", default=str(RESULTS_ROOT),
                     help="the run store (default: results/ of this checkout)")
+    ap.add_argument("--executor", choices=["local", "submitit"], default="local",
+                    help="'submitit': one job per configuration (Slurm, or local processes)")
+    g = ap.add_argument_group("submitit options (with --executor submitit)")
+    g.add_argument("--cluster", choices=["slurm", "local", "debug"], default=None)
+    g.add_argument("--partition")
+    g.add_argument("--time", help="per job: minutes or [D-]HH:MM:SS")
+    g.add_argument("--gpus-per-job", type=int, default=0)
+    g.add_argument("--array-parallelism", type=int, default=None)
+    g.add_argument("--cpus-per-job", type=int, default=None)
+    g.add_argument("--mem-gb", type=float, default=None)
+    g.add_argument("--jobs-dir", default=None, help="submitit's job folders (logs)")
     args = ap.parse_args(argv)
     try:
         _grid(args.chapter, args.profile)
@@ -336,6 +433,11 @@ def main(argv=None) -> int:
                  f"({str(exc).strip(chr(39))})")
     if args.workers < 1:
         ap.error(f"--workers must be at least 1, got {args.workers}")
+    given = [f"--{k.replace('_', '-')}" for k in ("cluster", "partition", "time", "gpus_per_job",
+                                                 "array_parallelism", "cpus_per_job", "mem_gb",
+                                                 "jobs_dir") if getattr(args, k)]
+    if given and args.executor != "submitit":
+        ap.error(f"{', '.join(given)} only apply with --executor submitit")
     try:
         if args.list:
             rows = plan_status(args.chapter, args.profile, args.root, args.limit, args.items)
@@ -351,6 +453,16 @@ def main(argv=None) -> int:
             for r in rows:
                 print(r)
             return 0 if all(r["reproduces"] for r in rows) else 1
+        if args.executor == "submitit":
+            from covidnb.batch.submit import SubmitOptions
+
+            opts = SubmitOptions(cluster=args.cluster, partition=args.partition, time=args.time,
+                                 gpus_per_job=args.gpus_per_job,
+                                 array_parallelism=args.array_parallelism,
+                                 cpus_per_job=args.cpus_per_job, mem_gb=args.mem_gb)
+            return run_reference_submitit(args.chapter, args.profile, opts, root=args.root,
+                                          limit=args.limit, items=args.items,
+                                          jobs_dir=args.jobs_dir)
         return run_reference(args.chapter, args.profile, args.workers, root=args.root,
                              limit=args.limit, items=args.items)
     except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:  # e.g. a dirty checkout
