@@ -84,8 +84,8 @@ def test_tables_from_predictions_by_hand():
         for variant, model, p in (("att_rn34_us", "Attention RN34 + US", [0.9, 0.2, 0.6, 0.4]),
                                   ("att_rn34_ss", "Attention RN34 + SS", [0.7, 0.4, 0.8, 0.1 + 0.1 * fold])):
             for sid, lab, pp, r in zip("abcd", [1, 0, 1, 0], p, [0.0005, 0.0005, 0.01, 0.05]):
-                rows.append(dict(variant=variant, Model=model, fold=fold, sample_id=sid, label=lab,
-                                 p=pp, ratio=r))
+                rows.append({"variant": variant, "Model": model, "fold": fold, "sample_id": sid, "label": lab,
+                                 "p": pp, "ratio": r})
     preds = add_ensemble(pd.DataFrame(rows), PRINTED)
     ds = preds[(preds.variant == "att_rn34_ds") & (preds.fold == 0)].set_index("sample_id")["p"]
     # a: ratio < 0.001 → 0.35·0.9 + 0.65·0.7 = 0.77; c: in the band → 0.96·0.6 + 0.04·0.8 = 0.608

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("monai")
-from covidnb.data.ct_volume_preprocess import (  # noqa: E402
+from covidnb.data.ct_volume_preprocess import (
     PAPER,
     CTPreprocess,
     hu_lung_mask,
@@ -35,7 +35,7 @@ def test_settings_and_shapes_by_hand():
 
 def _phantom(d=20, h=96, w=96, lesion=True):
     """Body (40 HU) in air (−1000), two lungs (−850), a lesion (−100) in the right lung."""
-    z, y, x = np.mgrid[0:d, 0:h, 0:w]
+    _z, y, x = np.mgrid[0:d, 0:h, 0:w]
     hu = np.full((d, h, w), -1000.0, np.float32)
     body = ((y - h / 2) / (0.42 * h)) ** 2 + ((x - w / 2) / (0.45 * w)) ** 2 <= 1
     hu[body] = 40.0

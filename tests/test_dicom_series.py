@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 pydicom = pytest.importorskip("pydicom")
-from pydicom.data import get_testdata_file  # noqa: E402
+from pydicom.data import get_testdata_file
 
-from covidnb.data.dicom_series import find_series, read_dicom_series, read_series  # noqa: E402
-from covidnb.data.volumes import load_nifti, read_volume  # noqa: E402
+from covidnb.data.dicom_series import find_series, read_dicom_series, read_series
+from covidnb.data.volumes import load_nifti, read_volume
 
 CHEST = "chest-ct-volumes"
 

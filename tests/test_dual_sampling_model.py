@@ -9,10 +9,10 @@ import pytest
 import torch
 
 pytest.importorskip("monai")
-from covidnb.losses import build_loss  # noqa: E402
-from covidnb.losses.dual_sampling import attention_loss  # noqa: E402
-from covidnb.models import build_model  # noqa: E402
-from covidnb.models.dual_sampling_net import (  # noqa: E402
+from covidnb.losses import build_loss
+from covidnb.losses.dual_sampling import attention_loss
+from covidnb.models import build_model
+from covidnb.models.dual_sampling_net import (
     minmax_normalise,
     online_attention,
     resnet34_3d,

@@ -94,10 +94,9 @@ def test_mask_channel_and_lung_masking():
 def test_phantom_options_need_the_phantom():
     with pytest.raises(ValueError, match="unknown volume phantom"):
         _open_raw(phantom="other")
-    with pytest.raises(TypeError, match="phantom='dual_sampling'"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            open_dataset(NAME, "train", n_folds=5)
+    with pytest.raises(TypeError, match="phantom='dual_sampling'"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        open_dataset(NAME, "train", n_folds=5)
     with pytest.raises(ValueError, match="channels"):
         DualSamplingPhantoms("train", n=4, volume_size=SIZE, classes=["CAP", "COVID-19"], channels=3)
 

@@ -84,7 +84,7 @@ def _metrics(y, p, threshold: float) -> dict[str, float]:
     f1_neg = 2 * m["tn"] / den if den else np.nan
     both = [v for v in (m["f1"], f1_neg) if np.isfinite(v)]
     out["f1_macro"] = float(np.mean(both)) if len(both) == 2 else np.nan
-    out["n"] = int(len(y))
+    out["n"] = len(y)
     return out
 
 

@@ -125,8 +125,8 @@ def batch_composition(dataset, n_batches: int = 200, batch_size: int = 20, seed:
     for name, idx in (("uniform (US)", uniform), ("size-balanced (SS)", balanced)):
         share = np.bincount(g.group[idx], minlength=4) / n
         rows.append({"sampling": name, **{GROUP_NAMES[i]: share[i] for i in range(4)},
-                     "per batch of %d: covid_small" % batch_size: share[0] * batch_size,
-                     "per batch of %d: cap_large" % batch_size: share[3] * batch_size})
+                     f"per batch of {batch_size}: covid_small": share[0] * batch_size,
+                     f"per batch of {batch_size}: cap_large": share[3] * batch_size})
     out = pd.DataFrame(rows)
     expected = {"sampling": "SS expected (W / W_sum)", **dict(zip(GROUP_NAMES, g.group_probabilities))}
     return pd.concat([out, pd.DataFrame([expected])], ignore_index=True)

@@ -74,7 +74,7 @@ PAPER = CTPreprocess()
 def shape_at(shape: Sequence[int], spacing: Sequence[float], new_spacing: Sequence[float]) -> tuple:
     """The ``D×H×W`` size of a volume of ``shape`` at ``spacing`` once resampled to
     ``new_spacing`` (the extent kept, rounded as MONAI's ``Spacing`` rounds)."""
-    return tuple(max(1, int(round(n * s / t))) for n, s, t in zip(shape, spacing, new_spacing))
+    return tuple(max(1, round(n * s / t)) for n, s, t in zip(shape, spacing, new_spacing))
 
 
 def window_scale(hu, hu_window: tuple[float, float] = PAPER.hu_window) -> np.ndarray:

@@ -19,8 +19,15 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-__all__ = ["NO_LUNG", "infection_ratio", "lesion_components", "mask_stats", "mask_table",
-           "ratio_group", "RATIO_BINS"]
+__all__ = [
+    "NO_LUNG",
+    "RATIO_BINS",
+    "infection_ratio",
+    "lesion_components",
+    "mask_stats",
+    "mask_table",
+    "ratio_group",
+]
 
 # Table III's groups of the infection ratio (§IV-E)
 RATIO_BINS = (0.005, 0.030)

@@ -37,7 +37,7 @@ from scipy import ndimage
 
 from covidnb.data.synthetic_ct import TABLE3_MIX, SyntheticVolumes
 
-__all__ = ["BELOW_0001_SHARE", "DualSamplingPhantoms", "RATIO_RANGES"]
+__all__ = ["BELOW_0001_SHARE", "RATIO_RANGES", "DualSamplingPhantoms"]
 
 BELOW_0001_SHARE = 0.600 / 0.767
 RATIO_RANGES = ((0.0, 0.001), (0.001, 0.005), (0.005, 0.030), (0.030, 0.15))
@@ -157,7 +157,8 @@ class DualSamplingPhantoms(SyntheticVolumes):
             ball = (((zz - cz) / (r * d / w)) ** 2 + ((yy - cy) / r) ** 2 + ((xx - cx) / r) ** 2) <= 1
             grow = ball & lung
             if have + grow.sum() > 1.2 * target + 1:  # a ball overshoots small targets
-                grow &= (grow & ~infection).ravel().cumsum().reshape(grow.shape) <= max(int(round(target - have)), 1)
+                keep = max(round(target - have), 1)
+                grow &= (grow & ~infection).ravel().cumsum().reshape(grow.shape) <= keep
             infection |= grow
         lo, hi = (-600.0, -300.0) if covid else (-400.0, -50.0)
         hu[infection] = rng.uniform(lo, hi) + rng.normal(0, 40, size=int(infection.sum()))
