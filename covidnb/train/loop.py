@@ -267,11 +267,22 @@ def fit(
     mode = SELECTIONS[cfg.select]
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
 
+    from covidnb.train.distributed import context as dist_context
+
+    ddp = dist_context(device)  # None unless started by torchrun (covidnb.train.distributed)
+    if ddp is not None:
+        device = ddp.device
+    main = ddp is None or ddp.is_main
     seed_everything(cfg.seed)
     model.to(device)
     if isinstance(loss_fn, torch.nn.Module):
         loss_fn.to(device)
     params = _trainable_params(model, loss_fn)
+    # the model DDP wraps trains; the unwrapped one evaluates and is checkpointed
+    net = ddp.wrap(model) if ddp is not None else model
+    own = {id(p) for p in model.parameters()}
+    loss_params = [p for p in params if id(p) not in own]
+    local_bs = ddp.local_batch(cfg.batch_size) if ddp is not None else cfg.batch_size
     optimizer = _optimizer(params, cfg)
     scheduler = _scheduler(optimizer, cfg)
     step_sched = cfg.scheduler_kwargs.get("interval", "epoch") == "step"
@@ -293,6 +304,8 @@ def fit(
         from covidnb.train.mixing import mix_batch  # written separately; only needed when mixing
 
     n_batches = math.ceil(len(train_ds) / cfg.batch_size)
+    if ddp is not None:  # every process takes the same number of steps of its share
+        n_batches = math.ceil(math.ceil(len(train_ds) / ddp.world) / local_bs)
     steps = min(n_batches, cfg.max_steps_per_epoch or n_batches)
     epochs_bar = tqdm(
         range(start, cfg.epochs), desc="epochs", initial=start, total=cfg.epochs, disable=not show
@@ -300,17 +313,25 @@ def fit(
     for epoch0 in epochs_bar:
         epoch = epoch0 + 1
         t0 = time.perf_counter()
-        model.train()
+        net.train()
         data_gen = make_generator(epoch_seed(cfg.seed, epoch, 0))
         mix_gen = make_generator(epoch_seed(cfg.seed, epoch, 1))
+        sampler = _sampler(train_ds, cfg, epoch_seed(cfg.seed, epoch, 2))
+        if ddp is not None:
+            from torch.utils.data import RandomSampler
+
+            from covidnb.train.distributed import ShardSampler
+
+            base = sampler if sampler is not None else RandomSampler(train_ds, generator=data_gen)
+            sampler = ShardSampler(train_ds, base, ddp.world, ddp.rank)
         loader = _loader(
             train_ds,
-            cfg.batch_size,
+            local_bs,
             cfg,
             device,
             shuffle=True,
             generator=data_gen,
-            sampler=_sampler(train_ds, cfg, epoch_seed(cfg.seed, epoch, 2)),
+            sampler=sampler,
         )
         lr = optimizer.param_groups[0]["lr"]
         loss_sum, seen = 0.0, 0
@@ -333,15 +354,20 @@ def fit(
                     x, ya, yb, lam = mix_batch(
                         x, y, alpha, mode="cutmix" if use_cutmix else "mixup", generator=mix_gen
                     )
-                    out = model(x)
+                    out = net(x)
                     loss = lam * loss_fn(out, ya) + (1 - lam) * loss_fn(out, yb)
                 else:
-                    out = model(x)
+                    out = net(x)
                     loss = loss_fn(out, y)
-            value = float(loss.detach())
-            guard.check(epoch, step, value, history, ckpt)
+            value, n_step = float(loss.detach()), x.shape[0]
+            if ddp is not None:  # the whole step's mean loss, the same on every process
+                total, n_step = ddp.sum(value * n_step, n_step)
+                value, n_step = total / n_step, int(n_step)
+            guard.check(epoch, step, value, history, ckpt if main else None)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            if ddp is not None and loss_params:
+                ddp.average_grads(loss_params)
             if cfg.grad_clip:
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
@@ -349,8 +375,8 @@ def fit(
             scaler.update()
             if scheduler is not None and step_sched:
                 scheduler.step()
-            loss_sum += value * x.shape[0]
-            seen += x.shape[0]
+            loss_sum += value * n_step
+            seen += n_step
             if show and step % 10 == 0:
                 bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
         if scheduler is not None and not step_sched:
@@ -359,10 +385,18 @@ def fit(
         record: dict[str, Any] = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "lr": lr}
         guard.end_epoch(epoch, record["train_loss"])
         if val_ds is not None:
+            vshare = None
+            if ddp is not None:
+                from covidnb.train.distributed import ShardSampler
+
+                vshare = ShardSampler(val_ds, None, ddp.world, ddp.rank, pad=False)
             vloader = _loader(
-                val_ds, cfg.eval_batch_size or cfg.batch_size, cfg, device, shuffle=False
+                val_ds, cfg.eval_batch_size or cfg.batch_size, cfg, device, shuffle=False,
+                sampler=vshare,
             )
             p, yv, *_, vloss = _infer(model, vloader, device, amp, multilabel, loss_fn)
+            if ddp is not None:
+                p, yv, vloss = ddp.gather_eval(p, yv, vloss, list(vshare))
             record["val_loss"] = vloss
             record.update(_val_scores(p, yv, multilabel))
         record.update(_loss_log_values(loss_fn))
@@ -375,19 +409,21 @@ def fit(
             score, mode_now = float(epoch), "max"
         if _is_better(score, best_score, mode_now):
             best_epoch, best_score = epoch, float(score)
-            if ckpt is not None:
+            if ckpt is not None and main:
                 save_best(ckpt, epoch, best_score, cfg.select, model, loss_fn)
             else:
                 best_state = copy.deepcopy(
                     {k: v.detach().cpu() for k, v in model.state_dict().items()}
                 )
-        if ckpt is not None:
+        if ckpt is not None and main:
             save_last(ckpt, epoch, cfg, model, loss_fn, optimizer, scheduler, scaler, amp,
                       history, best_epoch, best_score)
+        if ckpt is not None and ddp is not None:
+            ddp.barrier()  # the others go on once rank 0's checkpoints are on disk
         epochs_bar.set_postfix(
             {k: f"{record[k]:.4f}" for k in ("train_loss", "val_loss") if k in record}
         )
-        if run_log is not None:
+        if run_log is not None and main:
             run_log(dict(record))
 
     if (
