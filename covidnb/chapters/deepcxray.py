@@ -141,12 +141,15 @@ def describe(config: dict) -> dict[str, Any]:
     aux = bool(mk.get("aux"))
     backbone = mk.get("backbone", "inception_v3")
     method = method_label(config["loss"], aux)
+    counting = (config.get("loss_kwargs") or {}).get("counting")
+    if config["loss"] == "wcel" and counting == "finding":
+        method += " (per finding)"  # not a column of the paper: Eq. 2-3 read per finding
     return {"model": config["model"], "Backbone": BACKBONE_NAMES.get(backbone, backbone),
             "Loss": LOSS_NAMES.get(config["loss"], config["loss"]), "AT": aux, "Method": method,
             "pretrained": bool(mk.get("pretrained")),
             # Table 1 names the runs trained without ImageNet weights "(NT)"
             "Table 1 column": method if mk.get("pretrained") else f"{method}(NT)",
-            "counting": (config.get("loss_kwargs") or {}).get("counting"),
+            "counting": counting,
             "phantom": bool((config.get("dataset_kwargs") or {}).get("phantom"))}
 
 
