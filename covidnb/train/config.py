@@ -42,6 +42,11 @@ class TrainConfig:
     ``progress``: ``None`` shows bars unless the environment sets ``COVIDNB_PROGRESS=0``.
     ``max_steps_per_epoch`` caps optimiser steps per epoch (smoke runs).
     ``sampler``: ``None`` (shuffle) or ``"class_balanced"`` (``covidnb.sampling``).
+
+    GPU speed (:mod:`covidnb.train.speed`; used on CUDA only, off by default): ``amp_dtype``
+    (``"float16"`` or ``"bfloat16"``), ``channels_last``, ``cudnn_benchmark``, ``memory_cache``.
+    :meth:`to_dict` leaves them out while they hold their defaults, so adding them changed no
+    existing run's key.
     """
 
     epochs: int = 10
@@ -65,6 +70,10 @@ class TrainConfig:
     grad_clip: float | None = None
     sampler: str | None = None
     restore_best: bool = True
+    amp_dtype: str = "float16"
+    channels_last: bool = False
+    cudnn_benchmark: bool = False
+    memory_cache: bool = False
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -81,6 +90,16 @@ class TrainConfig:
             )
         if self.sampler not in SAMPLERS:
             raise ValueError(f"TrainConfig.sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        from covidnb.train.speed import AMP_DTYPES
+
+        if self.amp_dtype not in AMP_DTYPES:
+            raise ValueError(
+                f"TrainConfig.amp_dtype must be one of {AMP_DTYPES}, got {self.amp_dtype!r}"
+            )
+        for name in ("channels_last", "cudnn_benchmark", "memory_cache"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"TrainConfig.{name} must be true or false, "
+                                 f"got {getattr(self, name)!r}")
         if self.amp not in ("auto", True, False):
             raise ValueError(f"TrainConfig.amp must be 'auto', True or False, got {self.amp!r}")
         for name in ("epochs", "batch_size"):
@@ -108,7 +127,15 @@ class TrainConfig:
             raise ValueError("TrainConfig: scheduler 'step' needs scheduler_kwargs['step_size']")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every field, but the GPU speed fields only when they differ from their defaults (a
+        run's key hashes this dict: the fields added for GPUs must not re-key CPU runs)."""
+        from covidnb.train.speed import SPEED_FIELDS
+
+        d = dataclasses.asdict(self)
+        for name, default in SPEED_FIELDS.items():
+            if d.get(name) == default:
+                d.pop(name)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | TrainConfig | None) -> TrainConfig:

@@ -45,6 +45,7 @@ from covidnb.train.config import SELECTIONS, TrainConfig
 from covidnb.train.device import resolve_device, use_amp
 from covidnb.train.guard import NONFINITE, DivergingLossError, LossGuard, NonFiniteLossError
 from covidnb.train.seed import epoch_seed, make_generator, seed_everything, seed_worker
+from covidnb.train.speed import apply_backend, batch_to, memory_cached, prepare_model, resolve_speed
 
 __all__ = ["BEST", "LAST", "NONFINITE", "RESUMABLE_DIFFS", "DivergingLossError", "FitResult",
            "NonFiniteLossError", "check_resumable", "fit", "predict", "probabilities"]
@@ -177,7 +178,8 @@ def _sampler(ds, cfg: TrainConfig, seed: int):
 
 @torch.no_grad()
 def _infer(
-    model, loader, device, amp: bool, multilabel: bool, loss_fn=None, progress=False, desc="eval"
+    model, loader, device, amp: bool, multilabel: bool, loss_fn=None, progress=False, desc="eval",
+    speed=None,
 ):
     """Probabilities, labels, ids and (with ``loss_fn``) the mean loss over ``loader``."""
     from tqdm.auto import tqdm
@@ -188,7 +190,9 @@ def _infer(
     for batch in tqdm(loader, desc=desc, leave=False, disable=not progress):
         x = batch["image"].to(device, non_blocking=True)
         y = batch["label"].to(device, non_blocking=True)
-        with torch.autocast(device.type, enabled=amp):
+        if speed is not None:
+            x = batch_to(x, speed)
+        with torch.autocast(device.type, dtype=_amp_dtype(speed), enabled=amp):
             out = model(x)
             if loss_fn is not None:
                 loss_sum += float(loss_fn(out, y)) * x.shape[0]
@@ -206,6 +210,10 @@ def _infer(
         srcs,
         (loss_sum / n if n and loss_fn is not None else float("nan")),
     )
+
+
+def _amp_dtype(speed) -> torch.dtype | None:
+    return speed.amp_dtype if speed is not None else None
 
 
 def _val_scores(p: np.ndarray, y: np.ndarray, multilabel: bool) -> dict[str, float]:
@@ -273,8 +281,14 @@ def fit(
     if ddp is not None:
         device = ddp.device
     main = ddp is None or ddp.is_main
+    speed = resolve_speed(cfg, device)  # GPU-only settings; all off on a CPU
+    apply_backend(speed)
+    if speed.memory_cache:
+        train_ds = memory_cached(train_ds)
+        val_ds = memory_cached(val_ds) if val_ds is not None else None
     seed_everything(cfg.seed)
     model.to(device)
+    prepare_model(model, speed)
     if isinstance(loss_fn, torch.nn.Module):
         loss_fn.to(device)
     params = _trainable_params(model, loss_fn)
@@ -286,7 +300,7 @@ def fit(
     optimizer = _optimizer(params, cfg)
     scheduler = _scheduler(optimizer, cfg)
     step_sched = cfg.scheduler_kwargs.get("interval", "epoch") == "step"
-    scaler = torch.amp.GradScaler(device.type, enabled=amp)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp and speed.scale_loss)
 
     history: list[dict] = []
     best_epoch: int | None = None
@@ -343,9 +357,9 @@ def fit(
             disable=not show,
         )
         for step, batch in enumerate(bar, start=1):
-            x = batch["image"].to(device, non_blocking=True)
+            x = batch_to(batch["image"].to(device, non_blocking=True), speed)
             y = batch["label"].to(device, non_blocking=True)
-            with torch.autocast(device.type, enabled=amp):
+            with torch.autocast(device.type, dtype=speed.amp_dtype, enabled=amp):
                 if mixing:
                     use_cutmix = cfg.cutmix_alpha > 0 and (
                         cfg.mixup_alpha <= 0 or bool(torch.rand((), generator=mix_gen) < 0.5)
@@ -394,7 +408,8 @@ def fit(
                 val_ds, cfg.eval_batch_size or cfg.batch_size, cfg, device, shuffle=False,
                 sampler=vshare,
             )
-            p, yv, *_, vloss = _infer(model, vloader, device, amp, multilabel, loss_fn)
+            p, yv, *_, vloss = _infer(model, vloader, device, amp, multilabel, loss_fn,
+                                      speed=speed)
             if ddp is not None:
                 p, yv, vloss = ddp.gather_eval(p, yv, vloss, list(vshare))
             record["val_loss"] = vloss
@@ -458,6 +473,7 @@ def predict(model: torch.nn.Module, ds, cfg: TrainConfig | dict | None = None) -
         multilabel,
         progress=progress_enabled(cfg.progress),
         desc="predict",
+        speed=resolve_speed(cfg, device),
     )
     if len(ids) and p.shape[1] != len(classes):
         raise ValueError(
