@@ -67,6 +67,7 @@ def toc_files(toc_path: Path = REPO_ROOT / "_toc.yml") -> list[str]:
 
 
 def toc_notebooks(toc_path: Path = REPO_ROOT / "_toc.yml") -> list[Path]:
+    """The notebooks of the table of contents (paths in the checkout)."""
     nbs = []
     for f in toc_files(toc_path):
         p = REPO_ROOT / (f if f.endswith(".ipynb") else f + ".ipynb")
@@ -266,11 +267,19 @@ def stage_sources(use_executed: bool = True) -> Path:
             shutil.copytree(src, STAGE / name, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
         else:
             shutil.copy2(src, STAGE / name)
+    copied = set()
     if use_executed and EXECUTED.exists():
         for p in EXECUTED.rglob("*.ipynb"):
             dest = STAGE / p.relative_to(EXECUTED)
             if dest.exists():
                 shutil.copy2(p, dest)
+                copied.add(dest)
+    from covidnb.book_pages import finish_unexecuted
+
+    for nb in toc_notebooks(STAGE / "_toc.yml"):
+        staged = STAGE / nb.relative_to(REPO_ROOT)
+        if staged.exists() and staged not in copied:  # its page says it was not executed
+            finish_unexecuted(staged, page=page_of(nb), slug=chapter_of(nb))
     return STAGE
 
 

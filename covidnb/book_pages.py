@@ -78,6 +78,15 @@ def _scrub_outputs(nb: dict) -> None:
                 out["traceback"] = fix(out["traceback"])
 
 
+def _drop_widgets(nb: dict) -> None:
+    """Progress-bar widgets would make the page load require.js and the widget manager from a
+    CDN; their text form is kept (the book is read offline)."""
+    nb.get("metadata", {}).pop("widgets", None)
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []) or []:
+            (out.get("data") or {}).pop("application/vnd.jupyter.widget-view+json", None)
+
+
 # -- provenance box -----------------------------------------------------------------------------
 def git_commit() -> str:
     """Short commit of the checkout, ``+ uncommitted changes`` when its tracked files differ."""
@@ -170,7 +179,10 @@ def unique_title(heading: str, slug: str | None) -> str:
 
 
 def _md_cell(text: str, tags=()) -> dict:
-    return {"cell_type": "markdown", "metadata": {"tags": list(tags)}, "source": text}
+    import hashlib
+
+    return {"cell_type": "markdown", "id": "covidnb-" + hashlib.sha1(text.encode()).hexdigest()[:8],
+            "metadata": {"tags": list(tags)}, "source": text}
 
 
 def finish_notebook(path: Path, *, page: str, profile: str, mode: str, slug: str | None,
@@ -180,13 +192,16 @@ def finish_notebook(path: Path, *, page: str, profile: str, mode: str, slug: str
 
     nb = json.loads(path.read_text())
     _scrub_outputs(nb)
+    _drop_widgets(nb)
     synthetic = any(m in _outputs_text(nb) for m in SYNTHETIC_MARKERS)
     cells = []
     for cell in nb["cells"]:
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         if "injected-parameters" in tags:
             tags.append("remove-cell")  # its values are in the provenance box
-        elif "parameters" in tags:
+        elif slug and cell["cell_type"] == "code" and "hide-input" not in tags and "parameters" not in tags:
+            tags.append("hide-input")  # a chapter page reads as results; its code is one click away
+        if "parameters" in tags and "injected-parameters" not in tags:
             cells.append(_md_cell("*The notebook's parameters (its defaults; the values this page "
                                   "ran with are in the provenance box above). Open to read them.*",
                                   ["covidnb-parameters-label"]))
@@ -218,6 +233,29 @@ def finish_notebook(path: Path, *, page: str, profile: str, mode: str, slug: str
     else:
         cells.insert(0, _md_cell(box))
     nb["cells"] = cells
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False))
+
+
+def finish_unexecuted(path: Path, *, page: str, slug: str | None) -> None:
+    """A notebook the build did not execute (``--no-execute``, or one added since): its page
+    says so in the same box, with the command that executes it."""
+    nb = json.loads(path.read_text())
+    box = (f":::{{admonition}} Provenance of this page\n:class: note {PROVENANCE_CLASS}\n"
+           "- **Not executed in this build:** the notebook as committed, without outputs.\n"
+           f"- **Commit:** `{git_commit()}`.\n"
+           f"- **Run this page:** `covidnb book --only {page}` (reads the committed records"
+           + (f" of `results/{slug}/`" if slug else "") + ").\n:::\n")
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown" and "".join(cell["source"]).lstrip().startswith("# "):
+            head, _, rest = "".join(cell["source"]).partition("\n")
+            cell["source"] = unique_title(head, slug) + "\n\n" + box + "\n" + rest
+            break
+    else:
+        nb["cells"].insert(0, _md_cell(box))
+    for cell in nb["cells"]:
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if "parameters" in tags and "hide-input" not in tags:
+            tags.append("hide-input")
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False))
 
 

@@ -57,9 +57,12 @@ CHECK_JS = r"""
   const boxText = box ? box.innerText : '';
   const smokePage = /Profile:\s*smoke/i.test(boxText);
   const paperHeader = t => [...t.querySelectorAll('th')].some(th => /^\s*paper\b/i.test(th.innerText));
+  // a results table: comparison cells (span.paper), or a "paper" column beside a "re-run" one
+  // (a profile table's "smoke | cpu | paper" columns are settings, not numbers)
+  const rerunHeader = t => [...t.querySelectorAll('th')].some(th => /re-run/i.test(th.innerText));
   const mixed = [];
   art.querySelectorAll('table').forEach(t => {
-    const hasPaper = t.querySelector('span.paper') || paperHeader(t);
+    const hasPaper = t.querySelector('span.paper') || (paperHeader(t) && rerunHeader(t));
     if (hasPaper && /smoke/i.test(t.innerText)) mixed.push(t.innerText.slice(0, 100));
   });
   const paperOnSmoke = smokePage ? [
@@ -149,7 +152,8 @@ def check_pages(pages: list[Path], root: Path, notebook_pages: set[str], shots: 
 def _book_pages() -> tuple[list[Path], set[str]]:
     from covidnb import book
 
-    files = book.toc_files()
+    staged = book.STAGE / "_toc.yml"  # the table of contents the build used
+    files = book.toc_files(staged if staged.exists() else REPO_ROOT / "_toc.yml")
     pages, notebooks = [], set()
     for f in files:
         html = HTML / (("index" if f == files[0] else f) + ".html")

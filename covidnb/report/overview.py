@@ -165,9 +165,24 @@ def results_markdown(sts: list[ChapterStatus], chapter_links: dict[str, str] | N
         out.append(f"| {name} | {rerun} | {'`' + st.profile + '`' if st.built else '—'} | {runs} | "
                    f"{claims} | {st.flags} flag(s), {st.notes} note(s) |")
     for st in sts:
-        out += ["", f"## {st.slug}: {st.title}", ""]
-        out.append(header_markdown(st).replace(":::{admonition} Where this chapter stands (committed records)\n"
-                                               ":class: tip covidnb-status\n", "").replace("\n:::\n", ""))
-        if st.built and not st.done:
+        name = f"[{st.slug}]({links[st.slug]})" if st.slug in links else st.slug
+        out += ["", f"## {st.slug}: {st.title}", "", f"- **Chapter:** {name}.",
+                f"- **Re-run:** {st.state}" + (f", profile `{st.profile}`" if st.built and st.done else "")
+                + (f" ({st.synthetic} on synthetic data, never compared)" if st.synthetic else "") + "."]
+        if st.data:
+            out.append(f"- **Data:** {st.data}.")
+        if st.claims_total:
+            out.append(f"- **The paper's comparisons:** the re-run points the same way in {st.claims_same} "
+                       f"of {st.claims_total} (claim × metric, paired by seed).")
+        out.append(f"- **Consistency of the printed tables:** {st.flags} flag(s), {st.notes} note(s).")
+        if st.problem:
+            out.append(f"- **Not available:** {st.problem}")
+        if st.tables:
+            out += ["", "| table | reported rows re-run | re-run − paper, per metric (range over the rows) |",
+                    "|---|---|---|"]
+            for t in st.tables:
+                gaps = "; ".join(t.gaps) if t.gaps else "no row with both a paper value and a re-run yet"
+                out.append(f"| {t.name} | {t.rows_rerun} of {t.rows} | {gaps} |")
+        elif st.built and not st.done:
             out += ["", f"No committed run yet: `{st.command}` produces the reference re-run."]
     return "\n".join(out) + "\n"

@@ -13,6 +13,24 @@ import pandas as pd
 from covidnb.chapters.registry import get_chapter
 
 
+def _nothing_committed(what: str, ax=None):
+    """In the book (read-only), a figure of runs that are not committed yet is a small panel
+    saying so, not an error: the page goes on (its "not re-run yet" list names the commands).
+    Returns that panel's axes, or ``None`` outside the book (the caller raises)."""
+    import matplotlib.pyplot as plt
+
+    from covidnb.chapters.views.stores import read_only
+
+    if not read_only():
+        return None
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 1.2))
+    ax.text(0.5, 0.5, f"{what}: no committed run to draw yet (not re-run yet)", ha="center",
+            va="center", fontsize=9)
+    ax.axis("off")
+    return ax
+
+
 def _as_list(by: str | Sequence[str]) -> list[str]:
     return [by] if isinstance(by, str) else list(by)
 
@@ -54,6 +72,9 @@ def curves_by(chapter, runs: Sequence, by: str | Sequence[str] = "Model",
     frames = [r.history.assign(_group=label_of(chapter, r, by)) for r in runs
               if r is not None and len(r.history)]
     if not frames:
+        empty = _nothing_committed("training curves")
+        if empty is not None:
+            return empty.figure
         raise ValueError("curves_by: no run has a training history")
     hist = pd.concat(frames, ignore_index=True)
     quantities = [q for q in quantities if q in hist]
@@ -87,6 +108,9 @@ def roc_by(chapter, runs: Sequence, by: str | Sequence[str] = "Model", seed: int
     chosen = select(ch, runs, where)
     seeds = sorted({r.config["seed"] for r in chosen})
     if not seeds:
+        empty = _nothing_committed("ROC curves", ax)
+        if empty is not None:
+            return empty
         raise ValueError(f"roc_by: no run matches {where or {}}")
     seed = seeds[0] if seed is None else seed
     curves = {label_of(ch, r, by): r.predictions for r in chosen if r.config["seed"] == seed}
@@ -117,6 +141,9 @@ def confusion_grid(chapter, runs: Sequence, by: str | Sequence[str] = "Model", c
         if key[0] is not None:  # a run with no label for ``by`` is in no group
             groups.setdefault(key, []).append(r.predictions)
     if not groups:
+        empty = _nothing_committed("confusion matrices")
+        if empty is not None:
+            return empty.figure
         raise ValueError(f"confusion_grid: no run matches {where or {}}")
     rows = _order(ch, by, [k[0] for k in groups])
     if cols:

@@ -118,10 +118,30 @@ def runs_frame(chapter, runs: Sequence, labels: Sequence[str] | None = None) -> 
             row["variant"] = labels[k]
         rows.append(row)
         identity.append(canonical_json(_without_seed(run.config)))
+    if not rows:  # no run (e.g. none committed yet): the same columns, so a page's code still runs
+        return _empty_frame(chapter, labels is not None)
     frame = pd.DataFrame(rows)
     if len(frame):
         frame["repeats"] = frame.groupby(pd.Series(identity, index=frame.index))["seed"].transform("nunique")
     return frame
+
+
+def _empty_frame(chapter, variant: bool = False) -> pd.DataFrame:
+    """A runs frame without rows, with the columns a frame of this chapter's runs has."""
+    ch = get_chapter(chapter)
+    described: list[str] = []
+    for profile in ("smoke", "cpu", "paper"):
+        try:
+            described = list(ch.describe(ch.reference_plan(profile)[0]))
+            break
+        except Exception:  # noqa: BLE001, S112 — a chapter without a plan: its fixed columns only
+            continue
+    fixed = ["key", *described, "seed", "profile", "synthetic", "dataset", "split", "weights",
+             "image_size", "epochs", "max_steps_per_epoch", "optimizer", "lr", "batch_size", "scheduler",
+             "augmentation", "mixup_alpha", "cutmix_alpha", "mixup", "train_fraction", "train_counts",
+             *_metric_names(), *COUNTS, "val_threshold",
+             *[n + VAL_SUFFIX for n in THRESHOLDED + COUNTS], "best_epoch", "seconds"]
+    return pd.DataFrame(columns=list(dict.fromkeys(fixed + (["variant"] if variant else []) + ["repeats"])))
 
 
 def at_validation_threshold(frame: pd.DataFrame) -> pd.DataFrame:

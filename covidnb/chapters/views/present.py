@@ -161,15 +161,19 @@ def comparison_cells(chapter, result: pd.DataFrame) -> pd.DataFrame:
         paper = DASH if math.isnan(r["printed"]) else f"{r['printed']:.{digits}f}" + (
             "" if math.isnan(r["printed_sd"]) else f" ± {r['printed_sd']:.{digits}f}")
         k, m = int(r["n_runs"]), int(runs.get(r[key], r["n_runs"]))
+        rerun_n = ""
         if k == 0:
             rerun = f"{DASH} (n = 0 of {m})" if m else f"{DASH} not re-run"
         else:
             rerun = f"{r['rerun_mean']:.{digits}f}" + (
-                "" if math.isnan(r["rerun_std"]) else f" ± {r['rerun_std']:.{digits}f}") + (
-                "" if k == m else f" (n = {k} of {m})")
+                "" if math.isnan(r["rerun_std"]) else f" ± {r['rerun_std']:.{digits}f}")
+            if k != m:
+                rerun_n = f"n = {k} of {m}"
         diff = "" if math.isnan(r["difference"]) else f"Δ {r['difference']:+.{digits}f}"
-        lines = ([f'<span class="paper">paper {html.escape(paper)}</span>'] if with_paper else []) + [
-            f'<span class="rerun">re-run {html.escape(rerun)}</span>']
+        lines = ([f'<span class="paper">{html.escape(paper)}</span>'] if with_paper else []) + [
+            f'<span class="rerun">{html.escape(rerun)}</span>']
+        if rerun_n:
+            lines.append(f'<span class="count">{html.escape(rerun_n)}</span>')
         if diff:
             lines.append(f'<span class="delta">{html.escape(diff)}</span>')
         row = rows.setdefault(r[key], {key: r[key], "runs": m if m else DASH})
@@ -203,8 +207,10 @@ def show_comparison(chapter, result: pd.DataFrame, title: str | None = None,
         "comparable re-run.</p>")
     frame = comparison_cells(chapter, result)
     table = table_html(frame)
-    body = folded(table, f"the {len(frame)} rows, each cell paper / re-run / Δ — click to open") \
-        if len(frame) > fold_rows else table
+    legend = ("<p><em>Each cell: the paper's value (grey), the re-run's mean ± std over its seeds, "
+              "the count where fewer runs define the metric, and Δ = re-run − paper.</em></p>")
+    body = folded(legend + table, f"the {len(frame)} rows, each cell paper / re-run / Δ — click to open") \
+        if len(frame) > fold_rows else legend + table
     extra = ""
     if differences:
         from covidnb import report
