@@ -55,6 +55,12 @@ def test_smoke_runs_are_recorded_synthetic(tmp_path):
     # the attention runs log both loss terms
     hist = runs[1].history
     assert {"loss.l_c", "loss.l_ex"} <= set(hist.columns)
+    # validation and test predictions carry each volume's measured infection ratio
+    from covidnb.chapters.dual_sampling_tables import fold_predictions, validation_predictions
+
+    val, test = validation_predictions(runs), fold_predictions(runs)
+    assert len(val) == 3 * 2 and len(test) == 3 * 6
+    assert val["ratio"].between(0, 1).all() and test["ratio"].between(0, 1).all()
 
 
 def test_table2_f1_is_the_macro_f1():

@@ -25,7 +25,8 @@ from covidnb.data.infection_stats import RATIO_LABELS, ratio_group
 from covidnb.metrics import binary_metrics
 
 __all__ = ["METRICS", "add_ensemble", "f1_from_rates", "fold_metrics", "fold_predictions",
-           "group_metrics", "mean_std", "paired_tests", "test_ratios"]
+           "group_metrics", "mean_std", "paired_tests", "split_ratios", "test_ratios",
+           "validation_predictions"]
 
 METRICS = ("auc", "accuracy", "sensitivity", "specificity", "f1", "f1_macro")
 P_COL = f"p_{CLASSES[1]}"
@@ -44,6 +45,39 @@ def test_ratios(run) -> pd.Series:
             raise TypeError(f"{ds.name}: the test set has no infection masks to compute ratios from")
         _RATIO_CACHE[key] = np.asarray(ds.infection_ratios())
     return pd.Series(_RATIO_CACHE[key], index=list(ds.sample_ids), name="ratio")
+
+
+def split_ratios(run, split: str = "val") -> pd.Series:
+    """Measured infection ratios of a run's ``split`` (opened as the run opened it), by sample id."""
+    from covidnb.data import open_dataset
+    from covidnb.experiment import DEFAULTS
+
+    if split == "test":
+        return test_ratios(run)
+    cfg = {**DEFAULTS, **run.config}
+    ds = open_dataset(cfg["dataset"], cfg[f"{split}_split"], image_size=cfg["image_size"],
+                      channels=cfg["channels"], fallback=cfg["fallback"], seed=cfg["data_seed"],
+                      **cfg["dataset_kwargs"])
+    return pd.Series(np.asarray(ds.infection_ratios()), index=list(ds.sample_ids), name="ratio")
+
+
+def validation_predictions(runs: Iterable) -> pd.DataFrame:
+    """Like :func:`fold_predictions`, on each run's validation fold (``val_predictions.csv``,
+    the kept model's scores); runs without that file are skipped."""
+    from covidnb.experiment import VAL_PREDICTIONS
+
+    frames = []
+    for run in runs:
+        path = run.path / VAL_PREDICTIONS
+        if not path.exists():
+            continue
+        d = describe(run.config)
+        pred = pd.read_csv(path)[["sample_id", "label", P_COL]].rename(columns={P_COL: "p"})
+        ratios = split_ratios(run, "val")
+        frames.append(pred.assign(variant=d["variant"], Model=d["Model"], fold=d["fold"],
+                                  ratio=pred["sample_id"].map(ratios).to_numpy()))
+    cols = ["variant", "Model", "fold", "sample_id", "label", "p", "ratio"]
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
 
 
 def fold_predictions(runs: Iterable) -> pd.DataFrame:
