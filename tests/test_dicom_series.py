@@ -178,3 +178,10 @@ def test_full_download_layout_is_read(tmp_path):
     assert list(ds.patient_ids) == ["MIDRC-RICORD-1A-419639-000082", "MIDRC-RICORD-1B-419639-000300"]
     # the checksum covers every slice file of a series
     assert len(ds._files(0)) == 5
+
+
+def test_verify_counts_every_slice_of_the_staged_series(shared_data):
+    from covidnb.data import verify
+
+    report = verify("midrc-ricord", root=shared_data)
+    assert report.ok and not report.extra, report.extra[:3]

@@ -345,18 +345,21 @@ def index_series(root: Path, options: dict[str, Any], classes: list[str]) -> lis
             raise ValueError(f"{root}: loader series label {entry['label']!r} is not one of {classes}")
         label = classes.index(entry["label"])
         for p in sorted(root.glob(entry["glob"])):
+            slices: dict[str, Path] = {}
             if p.is_dir():
                 dcm = sorted(p.glob("*.dcm"))
                 if len(dcm) < min_slices or p in seen:
                     continue
                 seen.add(p)
                 path = dcm[0]
+                # every slice is a file of the dataset (verification lists the rest as extra)
+                slices = {f"slice_{k:04d}": f for k, f in enumerate(dcm[1:], start=1)}
             elif p.name.endswith((".nii", ".nii.gz")):
                 path = p
             else:
                 continue
             pid = _patient_of(path, root, options.get("patient_regex"))
-            rec = Record.at(path, root, label, f"{entry['glob']}", patient_id=pid)
+            rec = Record.at(path, root, label, f"{entry['glob']}", patient_id=pid, extra=slices)
             if path.suffix == ".dcm":  # the series folder is the sample
                 rec.sample_id = relative_id(path.parent, root)
             records.append(rec)
