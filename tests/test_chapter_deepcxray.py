@@ -34,7 +34,11 @@ def test_paper_profile_is_the_papers_setting_on_real_data():
     assert (t["optimizer"], t["lr"], t["batch_size"]) == ("adadelta", 1e-5, 16)
     assert t["epochs"] * t["max_steps_per_epoch"] == 9000  # §IV-C
     assert len(D.backbone_grid("paper")) == 6
-    assert len(D.all_grid("paper")) == 10 + 2 + 5  # InceptionV3 + CW-CEL(AT) is in two grids, once
+    # InceptionV3 + CW-CEL(AT) on split 0 is in three grids, once
+    assert len(D.all_grid("paper")) == 10 + 2 + 5 + 5
+    splits = D.split_grid("paper")
+    assert [c["dataset_kwargs"]["split_seed"] for c in splits] == list(range(6))  # Table 3's six trials
+    assert D.split_grid("cpu") == [] and D.split_grid("paper", resplit=None) == []
     nt = D.nt_grid("paper")
     assert [D.describe(c)["Table 1 column"] for c in nt] == ["W-CEL(NT)", "CW-CEL(NT)"]
     assert all(c["train"]["epochs"] * c["train"]["max_steps_per_epoch"] == 23000 for c in nt)  # §IV-C

@@ -97,6 +97,17 @@ def nt_grid(profile: str | dict, seeds: list[int] | None = None, **overrides: An
     return [experiment_config(p, loss, False, s, **nt) for s in seeds for loss in ("wcel", "cwcel")]
 
 
+def split_grid(profile: str | dict, n_splits: int = 6, **overrides: Any) -> list[dict[str, Any]]:
+    """Table 3: CW-CEL(AT) on ``n_splits`` random 70/10/20 draws (``split_seed`` 0…5, §IV-A's six
+    trials). Empty for a phantom profile or one that keeps the fixed CheXNet lists (``resplit``
+    null): there is no split to redraw."""
+    p = settings(profile)
+    p.update(overrides)
+    if p.get("phantom") or not p.get("resplit"):
+        return []
+    return [experiment_config(p, "cwcel", True, int(p["seeds"][0]), split_seed=k) for k in range(n_splits)]
+
+
 def wcel_demo(profile: str | dict, seed: int = 0) -> list[dict[str, Any]]:
     """W-CEL without the auxiliary output under both counting readings (notebook 02): the
     per-finding one fails on its first batch without a positive for some finding."""
@@ -115,12 +126,12 @@ def reference_plan(profile: str | dict) -> list[dict[str, Any]]:
 
 
 def all_grid(profile: str | dict) -> list[dict[str, Any]]:
-    """Every configuration of the chapter once (the loss grid, Table 1's NT columns, then the
-    other backbones)."""
+    """Every configuration of the chapter once (the loss grid, Table 1's NT columns, the other
+    backbones, then Table 3's six splits)."""
     from covidnb.runs.store import canonical_json
 
     seen, out = set(), []
-    for cfg in loss_grid(profile) + nt_grid(profile) + backbone_grid(profile):
+    for cfg in loss_grid(profile) + nt_grid(profile) + backbone_grid(profile) + split_grid(profile):
         key = canonical_json(cfg)
         if key not in seen:
             seen.add(key)
@@ -150,6 +161,7 @@ def describe(config: dict) -> dict[str, Any]:
             # Table 1 names the runs trained without ImageNet weights "(NT)"
             "Table 1 column": method if mk.get("pretrained") else f"{method}(NT)",
             "counting": counting,
+            "split_seed": (config.get("dataset_kwargs") or {}).get("split_seed"),
             "phantom": bool((config.get("dataset_kwargs") or {}).get("phantom"))}
 
 
@@ -169,7 +181,8 @@ SPEC = Chapter(
                   "image-level redraw; without the images: a labelled phantom whose label vectors "
                   "are real rows of those lists (synthetic, not comparable with the paper)"),
     experiment_config=experiment_config,
-    grids={"all": all_grid, "losses": loss_grid, "nt": nt_grid, "backbones": backbone_grid},
+    grids={"all": all_grid, "losses": loss_grid, "nt": nt_grid, "backbones": backbone_grid,
+           "splits": split_grid},
     reference_grid=reference_plan,
     describe=describe,
     comparisons=(),  # phantom runs are never placed beside the paper's numbers (notebook 06)

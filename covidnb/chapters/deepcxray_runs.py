@@ -60,7 +60,8 @@ def _recorded(run):
     return run if run is not None and (run.status or {}).get("status") in ("done", "failed") else None
 
 
-COLUMNS = ("model", "Backbone", "Loss", "AT", "Method", "pretrained", "Table 1 column", "counting", "phantom",
+COLUMNS = ("model", "Backbone", "Loss", "AT", "Method", "pretrained", "Table 1 column", "counting",
+           "split_seed", "phantom",
            "seed", "profile", "synthetic", "status", "reason", "failed at", "mean AUC", "n_defined",
            "best_epoch", "key")
 
