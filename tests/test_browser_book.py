@@ -10,7 +10,8 @@ request off the machine blocked, and must
 - show no smoke number beside a paper number: no table holds both a paper value and the word
   "smoke", and a page that ran at the smoke profile shows no paper value and no table "as printed";
 - print no machine path (the repository, the data roots, the temporary folder);
-- load nothing from the network, and typeset its math with the local MathJax.
+- load nothing from the network, and typeset its math with the local MathJax;
+- have a title no other page has.
 
 Full-page screenshots of the key pages and every page's height go to ``_build/browser/``.
 ``test_checks_can_fail`` runs the same checks on a small page made to break each rule.
@@ -33,7 +34,7 @@ from covidnb.paths import REPO_ROOT
 HTML = REPO_ROOT / "_build" / "html"
 OUT = REPO_ROOT / "_build" / "browser"
 WIDTH, HEIGHT = 1400, 900
-SCREENSHOTS = ("index", "book/results", "book/status", "nbs/dsn_saal/07-reported-vs-rerun",
+SCREENSHOTS = ("book/intro", "book/results", "book/status", "nbs/dsn_saal/07-reported-vs-rerun",
                "nbs/dresunet/06-reported-vs-rerun", "nbs/dresunet/03-training", "nbs/getting_started/01-tour")
 
 pytestmark = pytest.mark.skipif(os.environ.get("COVIDNB_BROWSER_TEST", "") in ("", "0"),
@@ -156,9 +157,7 @@ def _book_pages() -> tuple[list[Path], set[str]]:
     files = book.toc_files(staged if staged.exists() else REPO_ROOT / "_toc.yml")
     pages, notebooks = [], set()
     for f in files:
-        html = HTML / (("index" if f == files[0] else f) + ".html")
-        if f == files[0] and not html.exists():
-            html = HTML / (f + ".html")
+        html = HTML / (f + ".html")  # the landing page too (index.html only redirects to it)
         if not html.exists():
             pytest.fail(f"{html} is missing: build the book first (covidnb book)")
         pages.append(html)
@@ -171,6 +170,10 @@ def test_built_book_reads_in_a_browser():
     pages, notebooks = _book_pages()
     OUT.mkdir(parents=True, exist_ok=True)
     failures, measured = check_pages(pages, HTML, notebooks, SCREENSHOTS, OUT)
+    titles: dict[str, list[str]] = {}
+    for name, m in measured.items():
+        titles.setdefault(m["title"], []).append(name)
+    failures += [f"{len(names)} pages share the title {t!r}: {names}" for t, names in titles.items() if len(names) > 1]
     (OUT / "report.json").write_text(json.dumps({"pages": measured, "failures": failures}, indent=1))
     assert not failures, "\n".join(failures)
 
