@@ -43,6 +43,7 @@ def test_paper_profile_is_the_papers_setting_on_real_data():
     assert [D.describe(c)["Table 1 column"] for c in nt] == ["W-CEL(NT)", "CW-CEL(NT)"]
     assert all(c["train"]["epochs"] * c["train"]["max_steps_per_epoch"] == 23000 for c in nt)  # §IV-C
     assert D.nt_grid("cpu") == []  # trained from scratch anyway: the loss grid holds these rows
+    assert D.reference_plan("cpu") == []  # phantom runs never go into results/deepcxray/
     assert len(SPEC_PLAN := D.reference_plan("paper")) == 12 and SPEC_PLAN[:10] == D.loss_grid("paper")
 
 

@@ -121,8 +121,34 @@ def phantom_plan(profile: str | dict) -> list[dict[str, Any]]:
 
 
 def reference_plan(profile: str | dict) -> list[dict[str, Any]]:
-    """The reference re-run: Tables 1–2 (the loss grid, then Table 1's NT columns)."""
+    """The reference re-run into ``results/deepcxray/``: Tables 1–2 on real images (the loss
+    grid, then Table 1's NT columns). Empty for a phantom profile: phantom runs go to their own
+    store (:func:`train_phantom_reference`), never into the store of real re-runs."""
+    if settings(profile).get("phantom"):
+        return []
     return loss_grid(profile) + nt_grid(profile)
+
+
+def train_phantom_reference(profile: str = "cpu", root=None, log=print) -> list:
+    """Train :func:`phantom_plan` into the phantom store (``results/deepcxray/phantom/``), from a
+    clean checkout (a committed record must name code that exists); checkpoints are not kept.
+    ``python -m covidnb.chapters.deepcxray [profile]`` runs it."""
+    import time
+
+    from covidnb.experiment import run_experiment
+    from covidnb.runs import RunStore
+    from covidnb.runs.provenance import require_clean_checkout
+
+    require_clean_checkout(f"writing {CHAPTER} phantom runs into {PHANTOM_STORE}")
+    store = RunStore(root or PHANTOM_STORE)
+    runs = []
+    for i, cfg in enumerate(phantom_plan(profile), 1):
+        t0 = time.time()
+        run = run_experiment(cfg, store=store, raise_on_failure=False, keep_checkpoints=False)
+        log(f"{i}: {describe(cfg)['Method']} seed {cfg['seed']}: {run.status.get('status')} "
+            f"in {time.time() - t0:.0f} s")
+        runs.append(run)
+    return runs
 
 
 def all_grid(profile: str | dict) -> list[dict[str, Any]]:
@@ -190,3 +216,9 @@ SPEC = Chapter(
                            "CW-CEL(AT)", "CW-CEL(FG)", "CW-CEL(AT, FG)"),
                 "Backbone": tuple(BACKBONE_NAMES.values())},
 )
+
+
+if __name__ == "__main__":
+    import sys
+
+    train_phantom_reference(*(sys.argv[1:2] or ["cpu"]))
