@@ -79,3 +79,17 @@ def test_phantom_reference_records_resolve_to_their_keys():
     assert set(planned) == set(records), "phantom plan and committed records differ"
     failed = [r for r in records if json.loads((folder / r / "status.json").read_text())["status"] != "done"]
     assert len(failed) == 1  # the per-finding W-CEL run, recorded with its failure
+
+
+def test_wcel_failure_is_recorded_not_raised(shared_data, tmp_path):
+    """The per-finding W-CEL meets a finding without a positive in its first batch: the run is
+    recorded as failed with epoch, step and value; the batch-wide reading trains (smoke)."""
+    from covidnb.experiment import run_experiment
+
+    store = RunStore(tmp_path)
+    failing, batch = (run_experiment(c, store=store, raise_on_failure=False) for c in D.wcel_demo("smoke"))
+    st = failing.status
+    assert st["status"] == "failed" and st["detail"]["error"] == "NonFiniteLossError"
+    assert st["detail"]["step"] == 1 and st["detail"]["value"] == "nan"
+    assert failing.synthetic and batch.status["status"] == "done"
+    assert batch.metrics["task"] == "multilabel" and 0 <= batch.metrics["macro"]["auc"] <= 1
