@@ -27,6 +27,7 @@ def test_components_by_connectivity():
     n26, sizes26 = lesion_components(m, 26)
     n6, sizes6 = lesion_components(m, 6)
     assert (n26, sizes26.tolist()) == (2, [2, 2])
+    assert mask_stats(m, (1.0, 1.0, 1.0))["components_6"] == 3
     assert (n6, sizes6.tolist()) == (3, [2, 1, 1])
     assert lesion_components(np.zeros((2, 2, 2)))[0] == 0
     with pytest.raises(ValueError, match="connectivity"):

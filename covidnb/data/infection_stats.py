@@ -69,7 +69,9 @@ def ratio_group(ratio: float) -> str:
 
 
 def mask_stats(infection, spacing: Sequence[float], lung=None, connectivity: int = 26) -> dict:
-    """Statistics of one scan's masks (``D×H×W``, ``spacing`` in mm, D/H/W order)."""
+    """Statistics of one scan's masks (``D×H×W``, ``spacing`` in mm, D/H/W order);
+    ``components`` at ``connectivity``, ``components_6`` face-connected (thick slices split a
+    lesion more under 6-connectivity)."""
     voxel_mm3 = float(np.prod(spacing))
     n, sizes = lesion_components(infection, connectivity)
     inf = np.asarray(infection) > 0
@@ -77,6 +79,7 @@ def mask_stats(infection, spacing: Sequence[float], lung=None, connectivity: int
         "shape": tuple(inf.shape), "spacing_mm": tuple(round(float(s), 4) for s in spacing),
         "voxel_mm3": voxel_mm3, "lesion_voxels": int(inf.sum()),
         "lesion_volume_mm3": float(inf.sum() * voxel_mm3), "components": n,
+        "components_6": lesion_components(inf, 6)[0] if connectivity != 6 else n,
         "largest_component_mm3": float(sizes[0] * voxel_mm3) if n else 0.0,
         "slices_with_lesion": int(inf.any(axis=(1, 2)).sum()),
     }
