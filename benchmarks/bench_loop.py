@@ -5,9 +5,16 @@ memory (served through the same ``DataLoader`` settings), so the ratio measures 
 per step (seeding, autocast/GradScaler no-ops, the finite-loss check, bookkeeping).
 
     python benchmarks/bench_loop.py [--model tinycnn|resnet18] [--size 64] [--repeats 3]
+    python benchmarks/bench_loop.py --paper dsn_saal:vgg16_bn --size 32 --n 64 --repeats 5
 
-Prints the best-of-N throughput of each and the ratio fit / bare (the goal is ≥ 0.95), and
-the ratio of the medians.
+``--paper CHAPTER:MODEL`` builds the model exactly as that chapter's ``paper`` profile does
+(its ``model_kwargs``, channels, optimiser, learning rate, batch size; ImageNet weights are not
+loaded: speed does not depend on them), at ``--size`` instead of the paper's resolution, which a
+CPU cannot train at in a benchmark's time. The bare loop then uses the same optimiser and loss.
+
+Prints the best-of-N throughput of each, the ratio fit / bare (the goal is ≥ 0.95), and the ratio
+of the medians (alternating runs in this one process; on a shared machine the medians are the
+fairer figure, and both move with the load of other processes).
 """
 
 from __future__ import annotations
@@ -47,7 +54,27 @@ class TensorSamples(Dataset):
         }
 
 
-def build(name: str, channels: int) -> nn.Module:
+def paper_setup(spec: str) -> dict:
+    """``CHAPTER:MODEL`` → the paper profile's model kwargs, channels and training settings."""
+    import importlib
+
+    chapter, _, model = spec.partition(":")
+    mod = importlib.import_module(f"covidnb.chapters.{chapter}")
+    if chapter == "dsn_saal":
+        cfg = mod.experiment_config("paper", model, "ce", 0)
+    else:
+        cfg = next(c for c in mod.grid("paper") if c["model"] == model)
+    kwargs = {k: v for k, v in cfg["model_kwargs"].items() if k != "pretrained"}
+    kwargs.setdefault("num_classes", 2)
+    return {"model": cfg["model"], "channels": cfg["channels"], "kwargs": kwargs,
+            "train": cfg["train"], "loss": cfg["loss"]}
+
+
+def build(name: str, channels: int, kwargs: dict | None = None) -> nn.Module:
+    if kwargs is not None:
+        from covidnb.models import build_model
+
+        return build_model(name, in_channels=channels, **kwargs)
     if name == "resnet18":
         import torchvision
 
@@ -59,10 +86,35 @@ def build(name: str, channels: int) -> nn.Module:
     return build_model("tinycnn", in_channels=channels, num_classes=2, width=16)
 
 
+def _loss(setup: dict | None) -> nn.Module:
+    if setup is not None and setup["kwargs"].get("num_classes") == 1:
+        return _BCE()
+    return nn.CrossEntropyLoss()
+
+
+class _BCE(nn.Module):
+    """Binary cross-entropy on one logit (DResUNet's head)."""
+
+    def forward(self, out, y):
+        return nn.functional.binary_cross_entropy_with_logits(out.reshape(-1), y.float())
+
+
+def _optimizer(params, setup: dict | None, lr: float):
+    t = (setup or {}).get("train", {})
+    if t.get("optimizer") == "sgd":
+        return torch.optim.SGD(params, lr=t["lr"], momentum=t.get("momentum", 0.9),
+                               weight_decay=t.get("weight_decay", 0.0))
+    return torch.optim.Adam(params, lr=t.get("lr", lr), betas=(t.get("momentum", 0.9), 0.999),
+                            weight_decay=t.get("weight_decay", 0.0))
+
+
+SETUP: dict | None = None  # the --paper setup, shared by both loops
+
+
 def bare_loop(model, ds, epochs, batch_size, lr, seed) -> float:
     torch.manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    loss_fn = nn.CrossEntropyLoss()
+    opt = _optimizer(model.parameters(), SETUP, lr)
+    loss_fn = _loss(SETUP)
     t0 = time.perf_counter()
     for _ in range(epochs):
         model.train()
@@ -82,11 +134,12 @@ def bare_loop(model, ds, epochs, batch_size, lr, seed) -> float:
 def covidnb_fit(model, ds, epochs, batch_size, lr, seed) -> float:
     from covidnb.train import TrainConfig, fit
 
-    cfg = TrainConfig(
-        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=False, device="cpu"
-    )
+    t = (SETUP or {}).get("train", {})
+    opt = {"lr": lr, **{k: t[k] for k in ("optimizer", "lr", "momentum", "weight_decay") if k in t}}
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, progress=False,
+                      device="cpu", **opt)
     t0 = time.perf_counter()
-    fit(model, nn.CrossEntropyLoss(), ds, None, cfg)
+    fit(model, _loss(SETUP), ds, None, cfg)
     return time.perf_counter() - t0
 
 
@@ -99,19 +152,26 @@ def main(argv=None) -> dict:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--paper", default=None, metavar="CHAPTER:MODEL",
+                    help="the model and optimiser of a chapter's paper profile, e.g. dsn_saal:vgg16_bn")
     args = ap.parse_args(argv)
+    global SETUP
     torch.set_num_threads(args.threads)
-    ds = TensorSamples(args.n, args.size, 1)
+    channels, kwargs = 1, None
+    if args.paper:
+        SETUP = paper_setup(args.paper)
+        args.model, channels, kwargs = SETUP["model"], SETUP["channels"], SETUP["kwargs"]
+    ds = TensorSamples(args.n, args.size, channels)
     samples = args.n * args.epochs
     times = {"bare": [], "fit": []}
     # warm-up: first-call costs (imports, allocator) belong to neither
-    covidnb_fit(build(args.model, 1), ds, 1, args.batch_size, 1e-3, 0)
-    bare_loop(build(args.model, 1), ds, 1, args.batch_size, 1e-3, 0)
+    covidnb_fit(build(args.model, channels, kwargs), ds, 1, args.batch_size, 1e-3, 0)
+    bare_loop(build(args.model, channels, kwargs), ds, 1, args.batch_size, 1e-3, 0)
     for r in range(args.repeats):
         order = ("bare", "fit") if r % 2 == 0 else ("fit", "bare")
         for which in order:
             torch.manual_seed(r)
-            model = build(args.model, 1)
+            model = build(args.model, channels, kwargs)
             fn = bare_loop if which == "bare" else covidnb_fit
             times[which].append(fn(model, ds, args.epochs, args.batch_size, 1e-3, r))
     # best-of-N is the primary figure (as timeit does): on a shared machine, interference only
@@ -120,6 +180,7 @@ def main(argv=None) -> dict:
     med = {k: samples / statistics.median(v) for k, v in times.items()}
     result = {
         "model": args.model,
+        "paper": args.paper,
         "size": args.size,
         "n": args.n,
         "batch_size": args.batch_size,
