@@ -106,3 +106,17 @@ def test_bootstrap_table_on_stored_style_runs():
     assert cell.startswith("1.000 [1.000, 1.000]") and table.iloc[0]["test images (all seeds)"] == 24
     wrong = view.bootstrap_table([FakeRun(0, False)], n=50).iloc[0]
     assert wrong["accuracy"].startswith("0.000") and wrong["f1 Normal"].startswith("0.000")
+
+
+def test_mode_gap_leaves_the_net_unchanged_and_sees_group_norm_equal():
+    import torch
+
+    from covidnb.data import open_dataset
+    from covidnb.models.pepx import PEPXResNet
+
+    ds = open_dataset("cxr3-assembled", "test", image_size=32, fallback="synthetic", synthetic_n=8)
+    net = PEPXResNet(width=4, norm="group").eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    gap = view.mode_gap(net, ds, batch_size=4)
+    assert gap["accuracy"].iloc[0] == gap["accuracy"].iloc[1]  # GroupNorm: no train/eval gap
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items()) and not net.training

@@ -110,3 +110,18 @@ def test_bad_pepx_input_names_the_choices():
 def test_block_weights_listed():
     w = PEPXResNet(width=8).block_weights()
     assert len(w) == 4 and w[0] == {"A": 1.0, "B": 1.0, "C": 1.0}
+
+
+def test_group_norm_variant_has_no_batchnorm_and_same_convolutions():
+    bn, gn = PEPXResNet(width=8), PEPXResNet(width=8, norm="group")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in gn.modules())
+    assert sum(isinstance(m, torch.nn.GroupNorm) for m in gn.modules()) == \
+        sum(isinstance(m, torch.nn.BatchNorm2d) for m in bn.modules())
+    assert count_parameters(gn) == count_parameters(bn)  # affine γ, β per channel in both
+    x = torch.rand(2, 1, 64, 64)
+    gn.train()
+    a = gn(x)
+    gn.eval()
+    torch.testing.assert_close(a, gn(x))  # GroupNorm: the same output in both modes
+    with pytest.raises(ValueError, match="norm must be one of"):
+        PEPXResNet(width=8, norm="layer")

@@ -239,3 +239,26 @@ def bootstrap_table(runs: Sequence, by=("Model", "Loss"), n: int = 1000, seed: i
         row["test images (all seeds)"] = len(y)
         rows.append(row)
     return pd.DataFrame(rows).set_index(list(by))
+
+
+def mode_gap(net, dataset, batch_size: int = 16) -> pd.DataFrame:
+    """Accuracy and the share of the most-predicted class on ``dataset`` with the normalisation
+    layers in evaluation mode (running statistics, as every test here) and in training mode
+    (the statistics of each batch of ``batch_size``). A large gap means the running statistics do
+    not describe what the network saw in training. ``net`` is not changed (a copy runs)."""
+    import copy
+
+    import torch
+
+    x = torch.stack([dataset[i]["image"] for i in range(len(dataset))])
+    y = np.asarray(dataset.targets)
+    rows = []
+    for mode in ("eval", "train"):
+        m = copy.deepcopy(net).train(mode == "train")
+        with torch.no_grad():
+            pred = torch.cat([m(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]).argmax(1).numpy()
+        rows.append({"normalisation statistics": "running (evaluation mode)" if mode == "eval"
+                     else f"per batch of {batch_size} (training mode)",
+                     "accuracy": float((pred == y).mean()),
+                     "share of the most-predicted class": float(np.bincount(pred).max() / len(pred))})
+    return pd.DataFrame(rows).set_index("normalisation statistics")

@@ -34,6 +34,12 @@ block's first two convolution layers, F its last two, and A, B, C learned. Readi
 main blocks of 3×3 kernels at widths ``w, 2w, 4w, 8w`` (``w = 64``: ResNet-18's widths and strides,
 so each block holds the four convolutions of a ResNet-18 stage), BN-ReLU, global average pool,
 linear head. Trained from scratch (the paper states no pre-training).
+
+**Normalisation.** BatchNorm, as in ResNet (``norm="batch"``). On the staged set (about 65
+training images, batches of 16) the BatchNorm net fits its training images in training mode but
+calls almost all of them COVID-19 in evaluation mode, where the running statistics replace the
+batch ones (measured in ``02-model``). ``norm="group"`` (GroupNorm, the same computation in both
+modes) is offered for that case; the paper names no normalisation.
 """
 
 from __future__ import annotations
@@ -46,17 +52,32 @@ from covidnb.models import MODELS
 from covidnb.models.dsn import replace_first_conv
 
 PEPX_INPUTS = ("stream", "block")
+NORMS = ("batch", "group")
 
 
-def conv_bn(c_in: int, c_out: int, k: int = 1, stride: int = 1, groups: int = 1) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(c_out)]
+def norm_layer(channels: int, norm: str = "batch") -> nn.Module:
+    """BatchNorm (ResNet's) or GroupNorm (32 groups, fewer for narrow layers), which computes the
+    same statistics in training and in evaluation."""
+    if norm == "batch":
+        return nn.BatchNorm2d(channels)
+    if norm == "group":
+        groups = next(g for g in (32, 16, 8, 4, 2, 1) if channels % g == 0 and channels // g >= 2
+                      or g == 1)
+        return nn.GroupNorm(groups, channels)
+    raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+
+
+def conv_bn(c_in: int, c_out: int, k: int = 1, stride: int = 1, groups: int = 1,
+            norm: str = "batch") -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=False), norm_layer(c_out, norm)]
 
 
 class PEPX(nn.Module):
     """Projection → expansion → 3×3 (full, or depth-wise with ``depthwise``) → projection →
     extension; widths ``C_in/2``, ``3·C_in/4``, ``3·C_in/4``, ``C_in/2``, ``C_out``."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int = 1, depthwise: bool = False):
+    def __init__(self, c_in: int, c_out: int, stride: int = 1, depthwise: bool = False,
+                 norm: str = "batch"):
         super().__init__()
         proj, expand = max(1, c_in // 2), max(1, (3 * c_in) // 4)
         self.widths = (proj, expand, expand, proj, c_out)
@@ -66,7 +87,7 @@ class PEPX(nn.Module):
                                bias=False)
         self.project2 = nn.Conv2d(expand, proj, 1, bias=False)
         self.extend = nn.Conv2d(proj, c_out, 1, bias=False)
-        self.bn = nn.BatchNorm2d(c_out)
+        self.bn = norm_layer(c_out, norm)
         self.act = nn.ReLU(inplace=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -78,11 +99,11 @@ class PEPX(nn.Module):
 class PreActBranch(nn.Module):
     """Two 3×3 convolutions in pre-activation order: BN-ReLU-conv-BN-ReLU-conv."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int = 1):
+    def __init__(self, c_in: int, c_out: int, stride: int = 1, norm: str = "batch"):
         super().__init__()
         self.body = nn.Sequential(
-            nn.BatchNorm2d(c_in), nn.ReLU(), nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False),
-            nn.BatchNorm2d(c_out), nn.ReLU(), nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False))
+            norm_layer(c_in, norm), nn.ReLU(), nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False),
+            norm_layer(c_out, norm), nn.ReLU(), nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
@@ -94,13 +115,14 @@ class PEPXBlock(nn.Module):
     ``(A, B, C)``; ``pepx=False`` drops the PEPX term (and C)."""
 
     def __init__(self, c_in: int, c_out: int, stride: int = 1, pepx: bool = True,
-                 pepx_in: int | None = None, depthwise: bool = False, init=(1.0, 1.0, 1.0)):
+                 pepx_in: int | None = None, depthwise: bool = False, init=(1.0, 1.0, 1.0),
+                 norm: str = "batch"):
         super().__init__()
-        self.f1 = PreActBranch(c_in, c_out, stride)
-        self.f = PreActBranch(c_out, c_out, 1)
+        self.f1 = PreActBranch(c_in, c_out, stride, norm)
+        self.f = PreActBranch(c_out, c_out, 1, norm)
         self.shortcut = (nn.Identity() if stride == 1 and c_in == c_out
-                         else nn.Sequential(*conv_bn(c_in, c_out, 1, stride)))
-        self.pepx = PEPX(pepx_in or c_in, c_out, stride, depthwise) if pepx else None
+                         else nn.Sequential(*conv_bn(c_in, c_out, 1, stride, norm=norm)))
+        self.pepx = PEPX(pepx_in or c_in, c_out, stride, depthwise, norm) if pepx else None
         self.A = nn.Parameter(torch.tensor(float(init[0])))
         self.B = nn.Parameter(torch.tensor(float(init[1])))
         self.C = nn.Parameter(torch.tensor(float(init[2]))) if pepx else None
@@ -128,22 +150,23 @@ class PEPXResNet(nn.Module):
     ``width·(1, 2, 4, 8)`` and strides ``(1, 2, 2, 2)``, BN-ReLU, average pool, linear head."""
 
     def __init__(self, in_channels: int = 1, num_classes: int = 3, width: int = 64,
-                 pepx_input: str = "stream", depthwise: bool = False, init=(1.0, 1.0, 1.0)):
+                 pepx_input: str = "stream", depthwise: bool = False, init=(1.0, 1.0, 1.0),
+                 norm: str = "batch"):
         super().__init__()
         if pepx_input not in PEPX_INPUTS:
             raise ValueError(f"pepx_input must be one of {PEPX_INPUTS}, got {pepx_input!r}")
         self.pepx_input = pepx_input
         self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 7, 2, 3, bias=False),
-                                  nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+                                  norm_layer(width, norm), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
         widths = [width, 2 * width, 4 * width, 8 * width]
         strides = [1, 2, 2, 2]
         blocks, c_in = [], width
         for w, s in zip(widths, strides):
             # the stream's k-th PEPX reads the (k-1)-th PEPX's output, whose width is c_in too
-            blocks.append(PEPXBlock(c_in, w, s, pepx=True, depthwise=depthwise, init=init))
+            blocks.append(PEPXBlock(c_in, w, s, pepx=True, depthwise=depthwise, init=init, norm=norm))
             c_in = w
         self.blocks = nn.ModuleList(blocks)
-        self.head_norm = nn.Sequential(nn.BatchNorm2d(c_in), nn.ReLU())
+        self.head_norm = nn.Sequential(norm_layer(c_in, norm), nn.ReLU())
         self.fc = nn.Linear(c_in, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
