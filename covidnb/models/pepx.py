@@ -38,7 +38,7 @@ linear head. Trained from scratch (the paper states no pre-training).
 **Normalisation.** BatchNorm, as in ResNet (``norm="batch"``). On the staged set (about 65
 training images, batches of 16) the BatchNorm net fits its training images in training mode but
 calls almost all of them COVID-19 in evaluation mode, where the running statistics replace the
-batch ones (measured in ``02-model``). ``norm="group"`` (GroupNorm, the same computation in both
+batch ones (``04-evaluation`` measures it: ``pepx_resnet_view.mode_gap``). ``norm="group"`` (GroupNorm, the same computation in both
 modes) is offered for that case; the paper names no normalisation.
 """
 
