@@ -84,3 +84,18 @@ def test_mask_table_refuses_non_binary(tmp_path):
              str(tmp_path / "m.nii.gz"))
     with pytest.raises(ValueError, match="m.nii.gz: an infection mask should hold 0 and 1"):
         mask_table([tmp_path / "m.nii.gz"])
+
+
+def test_mask_table_with_lung_masks_gives_the_ratio(tmp_path):
+    import nibabel as nib
+
+    inf = np.zeros((4, 4, 2), np.uint8)  # x, y, z
+    inf[0, 0, 0] = 1
+    lung = np.zeros_like(inf)
+    lung[:2, :, :] = 1  # 16 lung voxels
+    for name, arr in (("inf.nii.gz", inf), ("lung.nii.gz", lung)):
+        nib.save(nib.Nifti1Image(arr, np.diag([0.5, 0.5, 2.0, 1.0])), str(tmp_path / name))
+    row = mask_table([tmp_path / "inf.nii.gz"], [tmp_path / "lung.nii.gz"]).iloc[0]
+    # 1 of 16 lung voxels; voxel 0.5 mm³ → lung 8 mm³
+    assert row.infection_ratio == pytest.approx(1 / 16) and row.lung_volume_mm3 == pytest.approx(8.0)
+    assert row.group == "> 0.030" and row.ratio_note == ""
