@@ -70,7 +70,10 @@ def roc_curves(
         title=title or "ROC",
     )
     ax.set_aspect("equal")
-    ax.legend(loc="lower right", fontsize="small")
+    if len(curves) > 3:  # more curves than the lower-right corner holds: the legend beside the axes
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", frameon=False)
+    else:
+        ax.legend(loc="lower right", fontsize="small")
     return ax
 
 
@@ -174,7 +177,9 @@ def mean_std_bars(
                 ax.hlines(v, i - 0.4, i + 0.4, colors="k", linestyles="--", lw=1)
     ax.set_xticks(range(len(groups)), [str(g) for g in groups], rotation=30, ha="right")
     ax.set(ylabel=metric, title=title or f"{metric}: mean ± std over runs")
-    if hue:
+    if hue and len(hues) > 3:  # many groups: the legend beside the axes, not over the bars
+        ax.legend(fontsize="small", title=hue, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    elif hue:
         ax.legend(fontsize="small", title=hue)
     return ax
 

@@ -147,6 +147,14 @@ def header_markdown(st: ChapterStatus, link_results: str | None = None) -> str:
             + "\n".join(lines) + more + "\n:::\n")
 
 
+def headline(st: ChapterStatus) -> str:
+    """The first re-run table's gap in its first metric: ``Table 5.1, Accuracy %: -32.0 to -10.2 points``."""
+    for t in st.tables:
+        if t.gaps:
+            return f"{t.name}, {t.gaps[0].rsplit(' over ', 1)[0]}"
+    return "—"
+
+
 def results_markdown(sts: list[ChapterStatus], chapter_links: dict[str, str] | None = None) -> str:
     """The results page: one summary table of every chapter, then each chapter's tables."""
     links = chapter_links or {}
@@ -155,15 +163,15 @@ def results_markdown(sts: list[ChapterStatus], chapter_links: dict[str, str] | N
             "tables when the book was built; nothing here was trained for the page. A gap is the "
             "re-run's mean minus the paper's value, in the paper's unit (points for %). Smoke and "
             "synthetic runs never appear here."), "",
-           "| chapter | re-run | profile | runs done | paper's comparisons, same direction | flags in the printed tables |",
-           "|---|---|---|---|---|---|"]
+           "| chapter | re-run | profile | runs done | headline gap, re-run − paper | paper's comparisons, same direction | flags in the printed tables |",
+           "|---|---|---|---|---|---|---|"]
     for st in sts:
         name = f"[{st.slug}]({links[st.slug]})" if st.slug in links else st.slug
         runs = f"{st.done} of {st.planned}" if st.built else "—"
         claims = f"{st.claims_same} of {st.claims_total}" if st.claims_total else "—"
         rerun = ("yes" if st.done else "not yet") if st.built else "reported tables only"
         out.append(f"| {name} | {rerun} | {'`' + st.profile + '`' if st.built else '—'} | {runs} | "
-                   f"{claims} | {st.flags} flag(s), {st.notes} note(s) |")
+                   f"{headline(st)} | {claims} | {st.flags} flag(s), {st.notes} note(s) |")
     for st in sts:
         name = f"[{st.slug}]({links[st.slug]})" if st.slug in links else st.slug
         out += ["", f"## {st.slug}: {st.title}", "", f"- **Chapter:** {name}.",

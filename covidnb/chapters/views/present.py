@@ -109,7 +109,8 @@ def show(frame: pd.DataFrame, summary: str | None = None, digits: int = 3,
     else:
         table = table_html(frame, digits, caption)
         if len(frame) > fold_rows:
-            text = (summary + " — " if summary else "") + f"{len(frame)} rows, click to open"
+            base = (summary or "").replace("(click to open)", "").strip()
+            text = (base + " — " if base else "") + f"{len(frame)} rows, click to open"
             obj = HTML(folded(table, text))
         else:
             obj = HTML((f"<p><strong>{html.escape(summary)}</strong></p>" if summary else "") + table)
