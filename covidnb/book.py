@@ -287,8 +287,8 @@ def build_html(strict: bool = True, use_executed: bool = True) -> int:
     from covidnb.book_pages import write_generated_pages
 
     stage = stage_sources(use_executed)
-    toc = {page for page in toc_files()}
-    log = {p: e for p, e in _read_log().items() if p in toc} if use_executed else {}
+    recorded = _read_log() if use_executed else {}
+    log = {p: recorded[p] for p in toc_files(stage / "_toc.yml") if p in recorded}  # reading order
     write_generated_pages(stage, log)
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(stage), "--path-output", str(REPO_ROOT)]

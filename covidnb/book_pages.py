@@ -279,8 +279,20 @@ def status_markdown(log: dict) -> str:
     failed = [p for p, e in log.items() if e.get("status") == "failed"]
     if failed:
         out += ["", f"**{len(failed)} notebook(s) failed**; their pages show the notebook as far as it ran:", ""]
-        out += [f"- `{p}`: {scrub(log[p].get('error', ''))[:300]}" for p in failed]
+        out += [f"- `{p}`: {error_line(log[p].get('error', ''))}" for p in failed]
     return "\n".join(out) + "\n"
+
+
+def error_line(error: str) -> str:
+    """The line of a papermill error that names the exception (``KeyError: 'Model'``), as one
+    line of plain text (a multi-line traceback would turn into headings on the page)."""
+    import re
+
+    lines = [ln.strip() for ln in scrub(error).splitlines() if ln.strip()]
+    named = [ln for ln in lines if re.match(r"^[A-Za-z_.]*(Error|Exception|Exit)\b", ln)
+             and not ln.startswith("PapermillExecutionError")]
+    text = (named or lines or ["(no message)"])[-1]
+    return "`" + re.sub(r"[`|]", " ", text)[:200] + "`"  # a code span: nothing in it is markup
 
 
 def _insert_after_title(text: str, block: str) -> str:

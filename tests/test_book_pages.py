@@ -171,9 +171,11 @@ def test_results_page_lists_every_registered_chapter():
 
 def test_status_page_and_header_insertion(tmp_path):
     log = {"nbs/a/01": {"mode": "reference (read-only)", "profile": "cpu", "seconds": 3.2,
-                        "status": "failed", "error": f"boom in {REPO_ROOT}", "when": "now"}}
+                        "status": "failed", "when": "now",
+                        "error": f"PapermillExecutionError: \n------\nIn [3]:\n---> 1 x\nKeyError: 'Model' in {REPO_ROOT}"}}
     text = book_pages.status_markdown(log)
     assert "| [nbs/a/01](../nbs/a/01.ipynb) |" in text and "1 notebook(s) failed" in text
+    assert "- `nbs/a/01`: `KeyError: 'Model' in <repo>`" in text and "------" not in text
     assert str(REPO_ROOT) not in text
     assert "not executed" in book_pages.status_markdown({})
     page = book_pages._insert_after_title("# Title\n\nBody\n", "BOX")
