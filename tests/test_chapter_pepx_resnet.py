@@ -120,3 +120,16 @@ def test_mode_gap_leaves_the_net_unchanged_and_sees_group_norm_equal():
     gap = view.mode_gap(net, ds, batch_size=4)
     assert gap["accuracy"].iloc[0] == gap["accuracy"].iloc[1]  # GroupNorm: no train/eval gap
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items()) and not net.training
+
+
+def test_closing_note_reads_the_committed_reference(shared_data):
+    from covidnb.chapters import views
+
+    spec = get_chapter("pepx_resnet")
+    runs = views.collect_runs(spec.grid("cpu"), "results", train=False, log=lambda s: None)
+    if not runs:
+        pytest.skip("no committed reference re-run")
+    note = view.closing_note(runs, None)
+    assert "Resnet18, softmax CE: accuracy" in note and "0.9467" in note  # the paper's printed 0.94667
+    shares = [view.one_class_share(r) for r in runs]
+    assert f"{sum(s >= 1.0 for s in shares)} of {len(runs)} runs" in note

@@ -262,3 +262,34 @@ def mode_gap(net, dataset, batch_size: int = 16) -> pd.DataFrame:
                      "accuracy": float((pred == y).mean()),
                      "share of the most-predicted class": float(np.bincount(pred).max() / len(pred))})
     return pd.DataFrame(rows).set_index("normalisation statistics")
+
+
+def one_class_share(run) -> float:
+    """The share of test images a run puts in its most-predicted class (1.0: one class for all)."""
+    p = run.predictions
+    guess = p[[f"p_{c}" for c in CLASSES]].to_numpy(float).argmax(1)
+    return float(np.bincount(guess).max() / len(guess)) if len(guess) else math.nan
+
+
+def closing_note(runs: Sequence, audit_frame: pd.DataFrame | None, audit_labels: Sequence[str] = ()) -> str:
+    """The page's closing paragraph, every number computed from the runs: Table 1 re-run beside
+    the paper's, the runs that call every test image one class, and the audit's key rows."""
+    from covidnb import report
+
+    f = frame(runs)
+    paper = report.reported_table("pepx_resnet", "1").set_index("Model")["Accuracy"].astype(float)
+    lines = ["**Closing note, computed from the committed reference re-run.**", ""]
+    for (model, loss), g in f.groupby(["Model", "Loss"], sort=False):
+        lines.append(f"- {model}, {loss}: accuracy {g['accuracy'].mean():.3f} ± {g['accuracy'].std():.3f} "
+                     f"over {len(g)} seeds, against the paper's {paper.get(model, math.nan):.4f}.")
+    one = [r for r in runs if one_class_share(r) >= 1.0]
+    lines.append(f"- {len(one)} of {len(runs)} runs call every test image one class "
+                 f"({', '.join(sorted({views.label_of(SPEC, r, 'Model') for r in one})) or 'none'}); "
+                 "04-evaluation shows why (running against batch statistics).")
+    if audit_frame is not None and len(audit_frame):
+        a = audit_frame.assign(task=list(audit_labels)).groupby("task")
+        acc, auc, maj = a["accuracy"].mean(), a["auc_macro"].mean(), a["majority_share"].mean()
+        for task in acc.index:
+            lines.append(f"- audit, {task}: accuracy {acc[task]:.3f} (majority share {maj[task]:.3f}), "
+                         f"AUC {auc[task]:.3f}.")
+    return "\n".join(lines)
