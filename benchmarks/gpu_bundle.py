@@ -93,7 +93,7 @@ def main(argv=None) -> int:
                 "import covidnb.chapters.dsn_saal, covidnb.chapters.dresunet, covidnb.models; "
                 "print(sorted({m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names)))")
         print(subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                             text=True).stdout.strip())
+                             text=True, check=False).stdout.strip())
     tree, bundle = travelling_tree_bytes(), folder_bytes(out)
     data = folder_bytes(out / "data")
     total = tree + bundle

@@ -203,7 +203,7 @@ def main(argv=None) -> int:
         row["mfu"] = _sig(3 * fwd * ips / peak) if (fwd and ips and peak) else None
         failed += row["status"] != "done"
         rows.append(row)
-        print(f"{i:3d}/{len(runs)} {table:17s} {row['model']:14s} {str(row.get('loss')):6s} "
+        print(f"{i:3d}/{len(runs)} {table:17s} {row['model']:14s} {row.get('loss')!s:6s} "
               f"{row['status']:6s}{' SYNTHETIC' if row.get('synthetic') else ''} acc {row.get('accuracy')} auc {row.get('auc')} "
               f"{row['images_per_s']} img/s MFU {row['mfu']} ({row['wall_s']} s)", flush=True)
     summary = {"device": device, "profile": args.profile, "peak_flops": peak,

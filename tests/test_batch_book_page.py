@@ -16,7 +16,7 @@ PAGE = REPO_ROOT / "book" / "run_on_slurm.md"
 
 
 def _blocks(lang: str) -> list[str]:
-    return re.findall(rf"```{lang}\n(.*?)```", PAGE.read_text(), flags=re.S)
+    return re.findall(rf"```{lang}\n(.*?)```", PAGE.read_text(), flags=re.DOTALL)
 
 
 def _commands(prefix: str) -> list[list[str]]:

@@ -6,7 +6,6 @@ import importlib.util
 import json
 import sys
 import tarfile
-from pathlib import Path
 
 import pytest
 

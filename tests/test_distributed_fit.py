@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from covidnb.train.distributed import ShardSampler
@@ -69,7 +68,8 @@ def _run(tmp: Path, out: Path, epochs: int, procs: int) -> dict:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1",
                "--nproc_per_node", str(procs), "--master_addr", "127.0.0.1",
                "--master_port", str(_free_port()), *args]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300,
+                          check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return {r: json.loads((out / f"rank{r}.json").read_text()) for r in range(procs)}
 

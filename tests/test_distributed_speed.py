@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from toydata import ToyDataset
 
 from covidnb.train import TrainConfig, fit
 from covidnb.train.speed import (
@@ -16,9 +17,9 @@ from covidnb.train.speed import (
     prepare_model,
     resolve_speed,
 )
-from toydata import ToyDataset
 
-FAST = dict(amp_dtype="bfloat16", channels_last=True, cudnn_benchmark=True, memory_cache=True)
+FAST = {"amp_dtype": "bfloat16", "channels_last": True, "cudnn_benchmark": True,
+        "memory_cache": True}
 
 
 def test_defaults_stay_out_of_the_run_key():

@@ -53,6 +53,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from covidnb.batch.reference_jobs import run_plan_item, run_reference_submitit  # noqa: F401
 from covidnb.chapters import RESULTS_ROOT
 
 
@@ -264,84 +265,6 @@ def _report(chapter, profile, root, limit, items, procs, stopped) -> int:
     if stopped:
         return 128 + int(stopped[0])
     return 1 if (left or died) else 0
-
-
-def run_plan_item(chapter: str, profile: str, i: int, root: str) -> str:
-    """One submitit job: train plan position ``i`` (0-based) into ``root`` as a worker would;
-    returns its state. A configuration another process is training is left to it."""
-    import torch
-
-    from covidnb.experiment import run_experiment
-    from covidnb.runs import RunStore
-    from covidnb.runs.store import LockTimeout
-
-    torch.set_num_threads(int(os.environ.get("SLURM_CPUS_PER_TASK", "1")))
-    os.environ.setdefault("COVIDNB_PROGRESS", "0")
-    plan = _grid(chapter, profile)
-    cfg = plan[i]
-    tag = f"[job] {i + 1}/{len(plan)} {_label(cfg)}"
-    spec = _cam_spec(chapter, cfg)
-    t0 = time.time()
-    try:
-        run = run_experiment(cfg, store=RunStore(root), raise_on_failure=False,
-                             keep_checkpoints=spec is not None, lock_timeout=0)
-    except LockTimeout:
-        print(f"{tag}: skipped, another process is training it", flush=True)
-        return "skipped"
-    if spec is not None:
-        _store_cams(run, spec, tag)
-    st = run.status
-    print(f"{tag}: {st.get('status')} in {time.time() - t0:.0f} s", flush=True)
-    return str(st.get("status"))
-
-
-def run_reference_submitit(chapter: str, profile: str, options, root=RESULTS_ROOT,
-                           limit: int | None = None, items: list[int] | None = None,
-                           jobs_dir=None) -> int:
-    """The selection of the plan that is not done yet, one submitit job per configuration
-    (``options``: a :class:`covidnb.batch.SubmitOptions`); the exit status as
-    :func:`run_reference`'s."""
-    from covidnb.batch.submit import cancel_all, submit_all
-
-    plan = _grid(chapter, profile)
-    chosen = _positions(len(plan), limit, items)
-    if Path(root).resolve() == RESULTS_ROOT.resolve():
-        from covidnb.runs.provenance import require_clean_checkout
-
-        require_clean_checkout(f"writing {chapter} reference runs into {RESULTS_ROOT}")
-    state = {r["index"] - 1: r["state"] for r in plan_status(chapter, profile, root, limit, items)}
-    todo = [i for i in chosen if state.get(i, "missing").split()[0] != "done"]
-    for i in chosen:
-        if i not in todo:
-            print(f"[skipped] {i + 1}/{len(plan)} {_label(plan[i])}: done earlier", flush=True)
-    folder = Path(jobs_dir) if jobs_dir else (
-        Path(root).resolve().parent / "_build" / "submitit" / f"{chapter}-{profile}")
-    live: list = []
-    stopped: list[int] = []
-
-    def stop(signum, frame):
-        stopped.append(signum)
-        cancel_all(live)
-        raise KeyboardInterrupt
-
-    def done(j, result, error, job_id):
-        i = todo[j]
-        what = result if error is None else f"FAILED: {type(error).__name__}: {error}"
-        print(f"[job {job_id}] {i + 1}/{len(plan)} {_label(plan[i])}: {str(what)[:500]}",
-              flush=True)
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        submit_all(run_plan_item, [(chapter, profile, i, str(root)) for i in todo], folder,
-                   options, done, names=[f"{i + 1}/{len(plan)} {_label(plan[i])}" for i in todo],
-                   submitted=live)
-    except KeyboardInterrupt:
-        if not stopped:
-            stopped.append(signal.SIGINT)
-        cancel_all(live)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    return _report(chapter, profile, root, limit, items, [], stopped)
 
 
 def plan_status(chapter: str, profile: str, root=RESULTS_ROOT, limit: int | None = None,

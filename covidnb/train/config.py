@@ -98,8 +98,9 @@ class TrainConfig:
             )
         for name in ("channels_last", "cudnn_benchmark", "memory_cache"):
             if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"TrainConfig.{name} must be true or false, "
-                                 f"got {getattr(self, name)!r}")
+                raise ValueError(  # noqa: TRY004 — every bad field of TrainConfig is a ValueError
+                    f"TrainConfig.{name} must be true or false, got {getattr(self, name)!r}"
+                )
         if self.amp not in ("auto", True, False):
             raise ValueError(f"TrainConfig.amp must be 'auto', True or False, got {self.amp!r}")
         for name in ("epochs", "batch_size"):

@@ -32,6 +32,7 @@ so a run's key is the same on one process or many:
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -101,6 +102,34 @@ class DistContext:
                 f"processes; use a multiple of {self.world}"
             )
         return batch_size // self.world
+
+    def prepare(self, model: torch.nn.Module, params: list, batch_size: int):
+        """``(ddp_model, loss_params, local_batch)``: the wrapped model that trains (the
+        unwrapped one evaluates and is checkpointed), the trainable parameters that are not
+        the model's (averaged by hand), and this process's share of the batch."""
+        own = {id(p) for p in model.parameters()}
+        return (self.wrap(model), [p for p in params if id(p) not in own],
+                self.local_batch(batch_size))
+
+    def steps(self, n: int, local_batch: int) -> int:
+        """Optimiser steps in one pass over this process's (padded) share of ``n`` samples."""
+        return math.ceil(math.ceil(n / self.world) / local_batch)
+
+    def train_sampler(self, dataset, sampler: Sampler | None, generator) -> ShardSampler:
+        """This process's share of the single-process order: ``sampler``'s (e.g. the
+        class-balanced one), else the shuffle ``RandomSampler`` draws from ``generator``."""
+        from torch.utils.data import RandomSampler
+
+        base = sampler if sampler is not None else RandomSampler(dataset, generator=generator)
+        return ShardSampler(dataset, base, self.world, self.rank)
+
+    def eval_sampler(self, dataset) -> ShardSampler:
+        return ShardSampler(dataset, None, self.world, self.rank, pad=False)
+
+    def step_loss(self, value: float, n: int) -> tuple[float, int]:
+        """The whole step's mean loss and batch size, the same on every process."""
+        total, count = self.sum(value * n, n)
+        return total / count, int(count)
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         from torch.nn.parallel import DistributedDataParallel as DDP

@@ -6,7 +6,9 @@ generators seeded by ``(seed, epoch)``), runs on CPU or CUDA (mixed precision wi
 ``last.pt`` after every epoch (model, optimiser, scheduler, scaler, loss, RNG states, history) so
 a killed run resumes at the next epoch and ends with the same weights as an uninterrupted one
 (:mod:`covidnb.train.checkpoint`), and stops on a non-finite or diverging loss after writing why
-(``nonfinite.json``; the rule is in :mod:`covidnb.train.guard`).
+(``nonfinite.json``; the rule is in :mod:`covidnb.train.guard`). Under ``torchrun`` it trains
+data-parallel (:mod:`covidnb.train.distributed`); the GPU speed settings are in
+:mod:`covidnb.train.speed`, the optimiser and schedule in :mod:`covidnb.train.optim`.
 
 Outputs: a model returns logits or a tuple ``(main, *aux)``; the loss sees the whole output, the
 prediction uses ``main_output``. Probabilities: ``N×1`` logits (binary single-logit) → sigmoid,
@@ -44,6 +46,7 @@ from covidnb.train.checkpoint import (
 from covidnb.train.config import SELECTIONS, TrainConfig
 from covidnb.train.device import resolve_device, use_amp
 from covidnb.train.guard import NONFINITE, DivergingLossError, LossGuard, NonFiniteLossError
+from covidnb.train.optim import _optimizer, _scheduler, _trainable_params
 from covidnb.train.seed import epoch_seed, make_generator, seed_everything, seed_worker
 from covidnb.train.speed import apply_backend, batch_to, memory_cached, prepare_model, resolve_speed
 
@@ -108,51 +111,6 @@ def _loader(
     )
 
 
-def _optimizer(params: list, cfg: TrainConfig) -> torch.optim.Optimizer:
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(
-            params, lr=cfg.lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay
-        )
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(
-            params, lr=cfg.lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay
-        )
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-        )
-    return torch.optim.Adadelta(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
-def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig):
-    kw = {k: v for k, v in cfg.scheduler_kwargs.items() if k != "interval"}
-    if cfg.scheduler is None:
-        return None
-    if cfg.scheduler == "step":
-        return torch.optim.lr_scheduler.StepLR(
-            opt, step_size=int(kw["step_size"]), gamma=float(kw.get("gamma", 0.1))
-        )
-    period = int(kw.get("T_max", cfg.epochs))
-    eta_min = float(kw.get("eta_min", 0.0))
-    if kw.get("restarts", False):
-        return torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
-            opt, T_0=period, T_mult=int(kw.get("T_mult", 1)), eta_min=eta_min
-        )
-    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=period, eta_min=eta_min)
-
-
-def _trainable_params(model: torch.nn.Module, loss_fn: torch.nn.Module) -> list[torch.nn.Parameter]:
-    """The model's parameters and the loss's own (e.g. SAAL's learnable α, β), each once."""
-    seen: set[int] = set()
-    params = []
-    mods = [model] + ([loss_fn] if isinstance(loss_fn, torch.nn.Module) else [])
-    for p in itertools.chain.from_iterable(m.parameters() for m in mods):
-        if p.requires_grad and id(p) not in seen:
-            seen.add(id(p))
-            params.append(p)
-    return params
-
-
 def _loss_log_values(loss_fn) -> dict[str, float]:
     """The loss's ``log_values()`` (if it has one) as flat floats under ``loss.<name>``."""
     fn = getattr(loss_fn, "log_values", None)
@@ -192,7 +150,7 @@ def _infer(
         y = batch["label"].to(device, non_blocking=True)
         if speed is not None:
             x = batch_to(x, speed)
-        with torch.autocast(device.type, dtype=_amp_dtype(speed), enabled=amp):
+        with torch.autocast(device.type, dtype=speed.amp_dtype if speed else None, enabled=amp):
             out = model(x)
             if loss_fn is not None:
                 loss_sum += float(loss_fn(out, y)) * x.shape[0]
@@ -210,10 +168,6 @@ def _infer(
         srcs,
         (loss_sum / n if n and loss_fn is not None else float("nan")),
     )
-
-
-def _amp_dtype(speed) -> torch.dtype | None:
-    return speed.amp_dtype if speed is not None else None
 
 
 def _val_scores(p: np.ndarray, y: np.ndarray, multilabel: bool) -> dict[str, float]:
@@ -278,14 +232,12 @@ def fit(
     from covidnb.train.distributed import context as dist_context
 
     ddp = dist_context(device)  # None unless started by torchrun (covidnb.train.distributed)
-    if ddp is not None:
-        device = ddp.device
+    device = ddp.device if ddp is not None else device
     main = ddp is None or ddp.is_main
     speed = resolve_speed(cfg, device)  # GPU-only settings; all off on a CPU
     apply_backend(speed)
     if speed.memory_cache:
-        train_ds = memory_cached(train_ds)
-        val_ds = memory_cached(val_ds) if val_ds is not None else None
+        train_ds, val_ds = memory_cached(train_ds), val_ds and memory_cached(val_ds)
     seed_everything(cfg.seed)
     model.to(device)
     prepare_model(model, speed)
@@ -293,10 +245,8 @@ def fit(
         loss_fn.to(device)
     params = _trainable_params(model, loss_fn)
     # the model DDP wraps trains; the unwrapped one evaluates and is checkpointed
-    net = ddp.wrap(model) if ddp is not None else model
-    own = {id(p) for p in model.parameters()}
-    loss_params = [p for p in params if id(p) not in own]
-    local_bs = ddp.local_batch(cfg.batch_size) if ddp is not None else cfg.batch_size
+    net, loss_params, local_bs = (ddp.prepare(model, params, cfg.batch_size) if ddp is not None
+                                  else (model, [], cfg.batch_size))
     optimizer = _optimizer(params, cfg)
     scheduler = _scheduler(optimizer, cfg)
     step_sched = cfg.scheduler_kwargs.get("interval", "epoch") == "step"
@@ -319,7 +269,7 @@ def fit(
 
     n_batches = math.ceil(len(train_ds) / cfg.batch_size)
     if ddp is not None:  # every process takes the same number of steps of its share
-        n_batches = math.ceil(math.ceil(len(train_ds) / ddp.world) / local_bs)
+        n_batches = ddp.steps(len(train_ds), local_bs)
     steps = min(n_batches, cfg.max_steps_per_epoch or n_batches)
     epochs_bar = tqdm(
         range(start, cfg.epochs), desc="epochs", initial=start, total=cfg.epochs, disable=not show
@@ -332,12 +282,7 @@ def fit(
         mix_gen = make_generator(epoch_seed(cfg.seed, epoch, 1))
         sampler = _sampler(train_ds, cfg, epoch_seed(cfg.seed, epoch, 2))
         if ddp is not None:
-            from torch.utils.data import RandomSampler
-
-            from covidnb.train.distributed import ShardSampler
-
-            base = sampler if sampler is not None else RandomSampler(train_ds, generator=data_gen)
-            sampler = ShardSampler(train_ds, base, ddp.world, ddp.rank)
+            sampler = ddp.train_sampler(train_ds, sampler, data_gen)
         loader = _loader(
             train_ds,
             local_bs,
@@ -375,12 +320,11 @@ def fit(
                     loss = loss_fn(out, y)
             value, n_step = float(loss.detach()), x.shape[0]
             if ddp is not None:  # the whole step's mean loss, the same on every process
-                total, n_step = ddp.sum(value * n_step, n_step)
-                value, n_step = total / n_step, int(n_step)
+                value, n_step = ddp.step_loss(value, n_step)
             guard.check(epoch, step, value, history, ckpt if main else None)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
-            if ddp is not None and loss_params:
+            if ddp is not None:
                 ddp.average_grads(loss_params)
             if cfg.grad_clip:
                 scaler.unscale_(optimizer)
@@ -399,11 +343,7 @@ def fit(
         record: dict[str, Any] = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "lr": lr}
         guard.end_epoch(epoch, record["train_loss"])
         if val_ds is not None:
-            vshare = None
-            if ddp is not None:
-                from covidnb.train.distributed import ShardSampler
-
-                vshare = ShardSampler(val_ds, None, ddp.world, ddp.rank, pad=False)
+            vshare = ddp.eval_sampler(val_ds) if ddp is not None else None
             vloader = _loader(
                 val_ds, cfg.eval_batch_size or cfg.batch_size, cfg, device, shuffle=False,
                 sampler=vshare,
