@@ -166,3 +166,40 @@ def test_killed_batch_restarts_without_redoing_finished_sets(tmp_path):
     assert len(_lines(work / "ran_4.txt")) == 1
     ledger = json.loads((out / "ledger.json").read_text())
     assert sorted(e["status"] for e in ledger.values()) == ["done"] * 3
+
+
+def test_jobs_of_a_batch_killed_without_warning_record_themselves(tmp_path):
+    """SIGKILL leaves no chance to cancel: the running job finishes on its own, writes its set
+    into the ledger, and the next batch skips it as well as the sets done before."""
+    nb = _notebook(tmp_path / "nb.ipynb")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "hold").write_text("")
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("- {x: 2}\n- {x: 3}\n- {x: 4}\n")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-c", "import sys; from covidnb.cli import main; sys.exit(main())",
+           "run", str(nb), "--grid", str(grid), "--out", str(out), "--cwd", str(work),
+           "--executor", "submitit", "--cluster", "local"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while not (_lines(work / "ran_3.txt") and (out / "ledger.json").exists()):
+            assert proc.poll() is None and time.time() < deadline
+            time.sleep(0.3)
+    finally:
+        proc.kill()
+        proc.wait(30)
+    (work / "hold").unlink()  # the orphaned job of x=3 now finishes by itself
+    deadline = time.time() + 180
+    while True:
+        ledger = json.loads((out / "ledger.json").read_text())
+        if sum(e["status"] == "done" for e in ledger.values()) == 2:
+            break
+        assert time.time() < deadline, ledger
+        time.sleep(0.5)
+    assert (work / "out_3.txt").read_text() == "6"
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.stdout.count("[skipped]") == 2
+    assert [len(_lines(work / f"ran_{x}.txt")) for x in (2, 3, 4)] == [1, 1, 1]
