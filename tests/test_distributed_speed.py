@@ -51,6 +51,9 @@ def test_cpu_uses_none_of_them_and_cuda_all(monkeypatch):
         old = resolve_speed(cfg, torch.device("cuda"))
     assert old.amp_dtype == torch.float16 and old.scale_loss
     assert resolve_speed(TrainConfig(), torch.device("cuda")).channels_last is False
+    with pytest.warns(UserWarning, match="num_workers=0"):
+        assert not resolve_speed(TrainConfig(memory_cache=True, num_workers=2),
+                                 torch.device("cuda")).memory_cache
 
 
 def _train(**extra):

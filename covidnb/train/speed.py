@@ -61,9 +61,13 @@ def resolve_speed(cfg, device: torch.device) -> Speed:
         else:
             warnings.warn("amp_dtype='bfloat16' not supported by this GPU: using float16",
                           stacklevel=3)
+    cache = bool(cfg.memory_cache)
+    if cache and cfg.num_workers:
+        # samples would be read (and kept) in the workers, which start afresh every epoch
+        warnings.warn("memory_cache needs num_workers=0: not cached", stacklevel=3)
+        cache = False
     return Speed(amp_dtype=dtype, channels_last=bool(cfg.channels_last),
-                 cudnn_benchmark=bool(cfg.cudnn_benchmark), memory_cache=bool(cfg.memory_cache),
-                 pin_memory=True)
+                 cudnn_benchmark=bool(cfg.cudnn_benchmark), memory_cache=cache, pin_memory=True)
 
 
 def apply_backend(speed: Speed) -> None:
