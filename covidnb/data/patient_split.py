@@ -3,8 +3,8 @@
 Used to assemble a COVIDx-style set (Zhang & Zhang §4.1: "1000 CXRs of each class to train …
 100 CXRs of each class to test") from source collections that publish no split of their own.
 Images of one patient never fall in two splits; where a patient id is unknown the image is its
-own group. Quotas are filled with whole patients, so a split may fall short of its quota by
-less than one patient's images, and falls short entirely where the sources hold too few.
+own group. Quotas are filled with whole patients, so a class may exceed its quota by less than
+one patient's images, and falls short where the sources hold too few.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def patient_split(frame: pd.DataFrame, fractions: Mapping[str, float], seed: int
 
 def draw_per_class(frame: pd.DataFrame, quota: int | None, seed: int = 0) -> pd.Index:
     """Row labels of ``frame`` kept when each class (column ``label``) is cut to ``quota`` images,
-    whole patients at a time in a seeded order (``None``: keep all)."""
+    whole patients at a time in a seeded order, until the quota is reached (``None``: keep all)."""
     if quota is None:
         return frame.index
     groups = _groups(frame)
