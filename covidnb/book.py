@@ -228,7 +228,7 @@ def execute_notebooks(profile: str = "smoke", kernel: str = "python3", force: bo
                 pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name=kernel,
                                     cwd=str(nb.parent), progress_bar=False,
                                     request_save_on_cell_execute=False, execution_timeout=timeout)
-        except Exception as exc:  # keep going: the summary names every failure
+        except Exception as exc:  # noqa: BLE001  keep going: the summary names every failure
             error = f"{type(exc).__name__}: {exc}"[:2000]
         dt = time.perf_counter() - t0
         if out.exists():
@@ -300,7 +300,7 @@ def build_html(strict: bool = True, use_executed: bool = True) -> int:
 def summarise(results: list[ExecResult]) -> str:
     lines = [f"{'notebook':60s} {'status':9s} {'seconds':>8s}"]
     for r in results:
-        lines.append(f"{str(r.notebook.relative_to(REPO_ROOT)):60s} {r.status:9s} {r.seconds:8.0f}")
+        lines.append(f"{r.notebook.relative_to(REPO_ROOT)!s:60s} {r.status:9s} {r.seconds:8.0f}")
         if r.error:
             lines.append(f"    {r.error.splitlines()[0][:200]}")
     return "\n".join(lines)

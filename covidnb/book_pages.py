@@ -156,8 +156,8 @@ def provenance_markdown(*, page: str, profile: str, mode: str, slug: str | None,
         how = f"`covidnb book --profile {profile} --only {page}`"
     lines = [f"- **Profile:** `{profile}` — {src}.", f"- **Data:** {data}.",
              f"- **Commit:** `{commit}`; **executed** {when} in {seconds:.0f} s.",
-             f"- **Re-run this page:** {how}. The download button at the top of the page gives "
-             "this notebook as executed (`.ipynb`)."]
+             (f"- **Re-run this page:** {how}. The download button at the top of the page gives "
+             "this notebook as executed (`.ipynb`).")]
     return (f":::{{admonition}} Provenance of this page\n:class: note {PROVENANCE_CLASS}\n"
             + "\n".join(lines) + "\n:::\n")
 

@@ -7,7 +7,8 @@ Notebooks and run configurations name things by the paper's names (``"dresunet"`
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class Registry:

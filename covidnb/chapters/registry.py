@@ -2,19 +2,15 @@
 
 The reference runner, the report, the book builder and the notebooks find a chapter here and
 read it through its :class:`~covidnb.chapters.contract.Chapter` declaration; nothing outside a
-chapter's own modules names a chapter's module. Three chapters are registered with their
-reported tables only (no profiles, grids or reference re-run yet): their declarations say so,
-and the contract test (``tests/test_chapter_contract.py``) checks each chapter for what it
-declares.
+chapter's own modules names a chapter's module. A chapter may be registered with its reported
+tables only (``status=REPORTED_ONLY``: no profiles, grids or reference re-run); the contract test
+(``tests/test_chapter_contract.py``) checks each chapter for what it declares.
 """
 
 from __future__ import annotations
 
-from covidnb.chapters import dresunet, dsn_saal
-from covidnb.chapters import pepx_resnet  # noqa: E402
-from covidnb.chapters import deepcxray  # noqa: E402
-from covidnb.chapters import dual_sampling  # noqa: E402
-from covidnb.chapters.contract import REPORTED_ONLY, Chapter
+from covidnb.chapters import deepcxray, dresunet, dsn_saal, dual_sampling, pepx_resnet
+from covidnb.chapters.contract import Chapter
 
 # In the order of ../shared/papers/README.md (the book's order is _toc.yml's).
 _CHAPTERS: dict[str, Chapter] = {c.slug: c for c in (
