@@ -18,7 +18,38 @@ import pandas as pd
 import torch
 
 __all__ = ["attention_and_cam", "axial_coronal", "batch_composition", "grad_cam_3d",
-           "preprocess_figure", "ratio_histogram", "speed_benchmark", "volume_table"]
+           "not_rerun_yet", "preprocess_figure", "ratio_histogram", "speed_benchmark", "volume_table"]
+
+# The chapter's reference re-run (all of its plan at one profile); the book never runs it.
+REFERENCE_COMMAND = "python -m covidnb.chapters.reference dual_sampling --profile {profile}"
+
+
+def not_rerun_yet(runs, profile: str, skipped: str, needed: int | None = None,
+                  need_all: bool = False) -> str:
+    """The note a page shows in place of ``skipped`` when it has no run to show them from
+    (every one of the ``needed`` runs missing, or with ``need_all`` any one), else ``""``.
+    ``runs``: what :func:`~covidnb.chapters.views.collect_runs` returned, missing runs dropped or
+    ``None``; ``needed``: how many configurations the page asked for (default ``len(runs)``).
+
+    In the book's read-only mode (``covidnb book --profile reference``) the pages read only the
+    committed records in ``results/dual_sampling/`` and train nothing, so before the reference
+    re-run is committed the Table II / III analogues and the maps have nothing to be computed
+    from. The page then says so and names the command; it never fills the gap with numbers.
+    """
+    from covidnb.chapters.views import read_only
+
+    runs = list(runs)
+    needed = len(runs) if needed is None else int(needed)
+    n_missing = needed - sum(r is not None for r in runs)
+    if n_missing >= needed or (need_all and n_missing > 0):
+        where = ("the chapter's reference re-run is not committed yet (`results/dual_sampling/` holds "
+                 "no record for it), and the book trains nothing" if read_only() else
+                 "the store this page reads holds no finished run for it, and the page trains nothing there")
+        return (f"**Not re-run yet.** This page needs {needed} run(s) at profile `{profile}` "
+                f"({n_missing} missing): {where}. So {skipped} are not shown here. "
+                f"`{REFERENCE_COMMAND.format(profile=profile)}` produces the reference records; "
+                "the book shows them once they are committed.")
+    return ""
 
 
 def _centre(mask_or_vol: np.ndarray) -> tuple[int, int]:
