@@ -35,9 +35,16 @@ def experiment_config(profile: str | dict, model: str, seed: int, **overrides: A
     return base_config(
         CHAPTER, p, model, seed, TRAIN_KEYS,
         subsample=None if frac >= 1.0 else {c: frac for c in CLASSES},
-        model_kwargs={"num_classes": int(p["num_classes"]), "width": int(p["width"])},
+        model_kwargs=_model_kwargs(p),
         loss=p["loss"],
     )
+
+
+def _model_kwargs(p: dict) -> dict[str, Any]:
+    kw: dict[str, Any] = {"num_classes": int(p["num_classes"]), "width": int(p["width"])}
+    if p.get("input_norm"):  # only when set, so the keys of runs without it are unchanged
+        kw["input_norm"] = p["input_norm"]
+    return kw
 
 
 def grid(profile: str | dict, models: list[str] | None = None, seeds: list[int] | None = None,
@@ -71,11 +78,12 @@ TABLE_METRICS = {
 TABLE_UNITS = {c: ("fraction" if c == "F1-score" else "%") for c in TABLE_METRICS}
 
 # The mixing ablation (thesis §3.2; CutMix only as background in §2.4.2): label → overrides of
-# the profile. The first entry is the method as the thesis' code runs it (α = 1.0).
+# the profile. Each entry sets mixing explicitly, so a variant means the same whatever the
+# profile's own mixup (cpu runs without; the paper profile with α = 1.0, the thesis' code).
 ABLATIONS: dict[str, dict[str, float]] = {
-    "mixup α=1.0 (thesis code)": {},
-    "no mixup": {"mixup_alpha": 0.0},
-    "mixup α=0.4 (thesis docstring)": {"mixup_alpha": 0.4},
+    "mixup α=1.0 (thesis code)": {"mixup_alpha": 1.0, "cutmix_alpha": 0.0},
+    "no mixup": {"mixup_alpha": 0.0, "cutmix_alpha": 0.0},
+    "mixup α=0.4 (thesis docstring)": {"mixup_alpha": 0.4, "cutmix_alpha": 0.0},
     "CutMix α=1.0 (extension)": {"mixup_alpha": 0.0, "cutmix_alpha": 1.0},
 }
 ABLATION_MODELS = ("dresunet", "simplecnn")
@@ -86,8 +94,8 @@ def ablation_grid(profile: str | dict, models: list[str] | None = None,
                   **overrides: Any) -> list[tuple[str, dict[str, Any]]]:
     """``(variant label, configuration)`` pairs of the mixing ablation, seeds outermost.
 
-    The variant without overrides is the profile itself, so its runs are the ones of
-    :func:`grid` (shared with the training notebook and the reference re-run).
+    The variant whose mixing equals the profile's (``no mixup`` at ``cpu``) keys to the same runs
+    as :func:`grid` (shared with the training notebook and the reference re-run).
     """
     p = settings(profile)
     models = list(models or ABLATION_MODELS)

@@ -14,8 +14,12 @@ from covidnb.registry import Registry
 MODELS = Registry("model")
 
 
-def build_model(name: str, **kwargs):
-    return MODELS.build(name, **kwargs)
+def build_model(name: str, input_norm: str | None = None, **kwargs):
+    """The model registered as ``name``; ``input_norm="per_image"`` standardises each input image
+    first (:mod:`covidnb.models.input_norm`)."""
+    from covidnb.models.input_norm import attach_input_norm
+
+    return attach_input_norm(MODELS.build(name, **kwargs), input_norm)
 
 
 def count_parameters(model, trainable_only: bool = True) -> int:
