@@ -59,7 +59,7 @@ def test_profile_table_has_a_note_for_every_setting():
 def test_config_is_a_valid_run_experiment_config():
     cfg = ch.experiment_config("cpu", "dsn_vgg16_bn", "saal", seed=2)
     norm = normalise_config(cfg)  # unknown keys or bad TrainConfig fields would raise
-    assert norm["train"]["optimizer"] == "sgd" and norm["train"]["select"] == "last"
+    assert norm["train"]["optimizer"] == "sgd" and norm["train"]["select"] == "val_auc"
     assert norm["train"]["scheduler_kwargs"] == {"step_size": 5, "gamma": 0.1}
     assert norm["seed"] == 2 and norm["train"]["seed"] == 2
     assert cfg["model_kwargs"]["pretrained"] is False
