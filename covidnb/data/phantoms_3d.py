@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from covidnb.data.synthetic_ct import TABLE3_MIX, SyntheticVolumes
+from covidnb.data.synthetic_ct import TABLE3_MIX, SyntheticVolumes, torso
 
 __all__ = ["BELOW_0001_SHARE", "RATIO_RANGES", "DualSamplingPhantoms"]
 
@@ -116,17 +116,7 @@ class DualSamplingPhantoms(SyntheticVolumes):
     def _render(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rng = self.rng(i)
         d, h, w = self.volume_size
-        z, y, x = np.mgrid[0:d, 0:h, 0:w].astype(np.float32)
-        z, y, x = (z + 0.5) / d * 2 - 1, (y + 0.5) / h * 2 - 1, (x + 0.5) / w * 2 - 1
-        hu = np.full((d, h, w), -1000.0, np.float32)
-        body = (x / (0.85 + rng.normal(0, 0.03))) ** 2 + (y / (0.65 + rng.normal(0, 0.03))) ** 2 <= 1
-        hu[body] = 40.0
-        lung = np.zeros((d, h, w), bool)
-        for side in (-1, 1):
-            lung |= (((x - side * 0.37) / (0.27 + rng.normal(0, 0.01))) ** 2
-                     + ((y + 0.03) / 0.45) ** 2 + ((z - 0.05) / 0.9) ** 2) <= 1
-        lung &= body
-        hu[lung] = -850.0
+        (_, _, x), hu, lung = torso(rng, self.volume_size, lung_jitter=0.01)
         lung_idx = np.argwhere(lung)
         zz, yy, xx = np.ogrid[0:d, 0:h, 0:w]
         for _ in range(int(rng.integers(4, 10))):  # vessels in every class

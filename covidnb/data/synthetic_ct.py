@@ -19,6 +19,30 @@ TABLE3_MIX = {"covid": (0.138, 0.291, 0.571), "cap": (0.767, 0.168, 0.065)}
 _RATIO_BINS = ((0.001, 0.005), (0.005, 0.030), (0.030, 0.15))
 
 
+
+def torso(rng: np.random.Generator, shape: tuple[int, int, int], lung_jitter: float = 0.0):
+    """The phantoms' thorax in HU: coordinates in [-1, 1] per axis, air (-1000) outside an
+    elliptic body (40 HU, axes jittered by ``rng``), two ellipsoid lungs (-850 HU) inside it.
+
+    ``lung_jitter`` > 0 also draws each lung's half-width (std ``lung_jitter``); at 0 no draw is
+    made, so the random stream of a phantom that does not jitter is unchanged.
+    Returns ``((z, y, x), hu, lung)``.
+    """
+    d, h, w = shape
+    z, y, x = np.mgrid[0:d, 0:h, 0:w].astype(np.float32)
+    z, y, x = (z + 0.5) / d * 2 - 1, (y + 0.5) / h * 2 - 1, (x + 0.5) / w * 2 - 1
+    hu = np.full((d, h, w), -1000.0, np.float32)
+    body = (x / (0.85 + rng.normal(0, 0.03))) ** 2 + (y / (0.65 + rng.normal(0, 0.03))) ** 2 <= 1
+    hu[body] = 40.0
+    lung = np.zeros((d, h, w), bool)
+    for side in (-1, 1):
+        half = 0.27 + (rng.normal(0, lung_jitter) if lung_jitter > 0 else 0.0)
+        lung |= (((x - side * 0.37) / half) ** 2 + ((y + 0.03) / 0.45) ** 2
+                 + ((z - 0.05) / 0.9) ** 2) <= 1
+    lung &= body
+    hu[lung] = -850.0
+    return (z, y, x), hu, lung
+
 class SyntheticCTSlices(SyntheticDataset):
     """Axial CT slice phantoms; classes by name (see :func:`pattern_of`)."""
 
@@ -121,20 +145,7 @@ class SyntheticVolumes(SyntheticDataset):
 
         rng = self.rng(i)
         d, h, w = self.volume_size
-        z, y, x = np.mgrid[0:d, 0:h, 0:w].astype(np.float32)
-        z, y, x = (z + 0.5) / d * 2 - 1, (y + 0.5) / h * 2 - 1, (x + 0.5) / w * 2 - 1
-        hu = np.full((d, h, w), -1000.0, np.float32)
-        body = (
-            (x / (0.85 + rng.normal(0, 0.03))) ** 2 + (y / (0.65 + rng.normal(0, 0.03))) ** 2
-        ) <= 1
-        hu[body] = 40.0
-        lung = np.zeros((d, h, w), bool)
-        for side in (-1, 1):
-            lung |= (
-                ((x - side * 0.37) / 0.27) ** 2 + ((y + 0.03) / 0.45) ** 2 + ((z - 0.05) / 0.9) ** 2
-            ) <= 1
-        lung &= body
-        hu[lung] = -850.0
+        _, hu, lung = torso(rng, self.volume_size)
         pattern = self.pattern(i)
         ratio = self.target_ratio(rng, pattern)
         infection = np.zeros_like(lung)
