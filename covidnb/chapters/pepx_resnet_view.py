@@ -119,6 +119,70 @@ def confusion_3class(runs: Sequence, by=("Model", "Loss")):
     return fig
 
 
+def _epoch_f1(run) -> pd.DataFrame:
+    """The run's per-epoch validation F1 per class (columns: class names), empty if its history
+    has none (records made before :func:`covidnb.train.fit` kept ``val_f1_<k>``)."""
+    h = run.history if run is not None else pd.DataFrame()
+    cols = sorted((c for c in h.columns if c.startswith("val_f1_")), key=lambda c: int(c[7:]))
+    if not cols or "epoch" not in h:
+        return pd.DataFrame()
+    classes = (run.metrics or {}).get("classes") or list(CLASSES)
+    if len(classes) != len(cols) or list(classes) != list(CLASSES):
+        return pd.DataFrame()  # another target (e.g. the audit's source collections)
+    out = h[cols].astype(float).set_axis(list(classes), axis=1)
+    return out.assign(epoch=h["epoch"].to_numpy())
+
+
+def has_epoch_f1(runs: Sequence) -> bool:
+    """Whether any run recorded the per-class validation F1 of every epoch (Fig. 10 drawable)."""
+    return any(len(_epoch_f1(r)) for r in runs if r is not None)
+
+
+def f1_per_epoch(runs: Sequence, by=("Model", "Loss")):
+    """Fig. 10 of Zhang & Zhang (§4.2; panels a–c: Normal, Non-COVID, COVID-19) on the re-run:
+    per-class F1 against the epoch, one panel per class, a line per group of ``by``, the mean over
+    its seeds. The loop scores the *validation* split after each epoch (the test split is used
+    once), so the axes say so. A class with no F1 in a seed's epoch (never predicted there, or
+    absent) is left out of that epoch's mean; an epoch where no seed has one is a gap. With one
+    epoch per run, prints the values instead."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    parts = []
+    for r in runs:
+        f = _epoch_f1(r)
+        if len(f):
+            parts.append(f.assign(_group=" | ".join(str(views.label_of(SPEC, r, b)) for b in by),
+                                  _seed=r.config.get("seed")))
+    if not parts:
+        raise ValueError("f1_per_epoch: no run recorded per-class F1 per epoch (see has_epoch_f1)")
+    hist = pd.concat(parts, ignore_index=True)
+    names = list(CLASSES)
+    groups = list(dict.fromkeys(hist["_group"]))
+    if hist["epoch"].nunique() < 2:
+        print("one epoch per run: no curve to draw; validation F1 per class after it (mean over seeds):")
+        display(hist.groupby("_group", sort=False)[names].mean().rename(columns=PAPER_CLASSES).round(4))
+        return None
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False,
+                             sharex=True, sharey=True)
+    for ax, c in zip(axes[0], names):
+        for g in groups:
+            sub = hist[hist["_group"] == g]
+            mean = sub.groupby("epoch")[c].mean()
+            k = sub["_seed"].nunique()
+            ax.plot(mean.index, mean.values, marker="o", ms=3, label=f"{g} ({k} seed{'s' * (k > 1)})")
+        if hist[c].isna().all():  # an empty panel must not read as a drawing failure
+            ax.text(0.5, 0.5, "no F1 in any epoch:\nthe class was never predicted\n(or is absent)",
+                    ha="center", va="center", transform=ax.transAxes, fontsize="small")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set(xlabel="epoch", xlim=(hist["epoch"].min() - 0.3, hist["epoch"].max() + 0.3),
+               ylim=(-0.02, 1.02), title=f"F1 {PAPER_CLASSES[c]}, validation split")
+    axes[0][0].set_ylabel("F1 (mean over seeds)")
+    axes[0][-1].legend(fontsize="small", bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
 def roc_one_vs_rest(runs: Sequence, by=("Model", "Loss"), seed: int | None = None):
     """One panel per class: that class against the rest, a curve per group, for one seed."""
     import matplotlib.pyplot as plt
