@@ -6,6 +6,12 @@ all fall inside the printed intervals (:mod:`covidnb.report.confusion`). Rows th
 several runs are not searched (their counts need not be integers). When no matrix fits, the rule
 says which single printed value, left out, makes the row reachable, and — for binary rows — which
 test-set sizes up to 1000 per class could produce it.
+
+A paper may compute F1 from its printed, already-rounded precision and recall rather than from
+the counts; such an F1 is off the integer grid by up to a unit of its last digit. When no matrix
+fits the row as printed, the rule tries that reading: every F1 printed beside its precision and
+recall must equal 2PR/(P+R) of those printed values (at its own digits), and some integer matrix
+must fit everything else. A row that fits only so is a *note* saying so, not a flag.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ from covidnb.report.confusion import (
     class_options,
     multiclass_feasible,
 )
+from covidnb.report.intervals import Interval
 from covidnb.report.load import Chapter
-from covidnb.report.rules.base import Finding, printed_of, records
+from covidnb.report.rules.base import Finding, judge, printed_of, records
+from covidnb.report.rules.f1 import f1_score
 
 RULE = "confusion"
 BINARY_METRICS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "g_mean")
@@ -100,6 +108,45 @@ def _sizes_text(cells, mode, positive: str, max_n: int = 1000) -> str:
     return "; ".join(texts)
 
 
+def f1_from_printed(cells: dict, first: str) -> str | None:
+    """Does the printed F1 equal 2PR/(P+R) of the printed (already rounded) precision and recall?
+
+    ``cells`` holds ``f1``, ``precision`` and ``sensitivity`` cells of one class. The printed P
+    and R are taken as the exact numbers the paper fed to the formula; the result must fall in the
+    interval of the printed F1's digits. Returns ``"ok"`` (at the chapter's rounding ``first``),
+    ``"note"`` (only with truncated F1 digits), or ``None`` (it does not fit, or a cell is missing).
+    """
+    if not all(m in cells for m in ("f1", "precision", "sensitivity")):
+        return None
+    p, r, f = (printed_of(cells[m]) for m in ("precision", "sensitivity", "f1"))
+    point = Interval.point(f1_score(p.nominal, r.nominal))
+    v = judge(lambda mode: (f.iv(mode), point), first)
+    return None if v.status == "flag" else v.status
+
+
+def _rounded_f1_reading(per_class: dict[str, dict], first: str) -> tuple[list[str], list[str]] | None:
+    """The classes whose F1 reads as computed from the printed P and R, and those of them whose
+    F1 digits must be truncated for that; ``None`` unless every class printing all three fits."""
+    verdicts = {c: f1_from_printed(cells, first) for c, cells in per_class.items()
+                if all(m in cells for m in ("f1", "precision", "sensitivity"))}
+    if not verdicts or any(v is None for v in verdicts.values()):
+        return None
+    return list(verdicts), [c for c, v in verdicts.items() if v == "note"]
+
+
+def _truncated(classes: list[str]) -> str:
+    if not classes:
+        return ""
+    return (f" (the F1 of {', '.join(classes)} only if its last digit was truncated rather than "
+            "rounded)")
+
+
+ROUNDED_F1 = ("no integer confusion matrix gives the printed F1, but {who} equals 2PR/(P+R) of "
+              "the printed, already-rounded precision and recall{trunc}, and an integer matrix on "
+              "{ds} reproduces every other printed value ({ex}): F1 was apparently computed from "
+              "the rounded P and R, not from the counts")
+
+
 def rule_confusion(chapter: Chapter) -> list[Finding]:
     out = []
     first = chapter.spec.rounding
@@ -123,14 +170,10 @@ def _printed_row(cells: dict) -> str:
     return ", ".join(f"{SHORT.get(m, m)} {c['text']}" for m, c in cells.items())
 
 
-def _check_binary(chapter, rec, datasets, first) -> Finding | None:
-    positive = rec.positive or next(iter(chapter.datasets[datasets[0]]))
-    cells = _binary_cells(rec, positive)
-    if len(cells) < 2:
-        return None
-    results = {}
-    status = None
+def _search_datasets(chapter, cells, datasets, positive, first):
+    """``({dataset: hits}, mode)`` of the first rounding mode under which some dataset fits."""
     for mode in (first, "either"):
+        results = {}
         for ds in datasets:
             counts = chapter.datasets[ds]
             if positive not in counts:
@@ -139,8 +182,16 @@ def _check_binary(chapter, rec, datasets, first) -> Finding | None:
             if hits:
                 results[ds] = hits
         if results:
-            status_mode = mode
-            break
+            return results, mode
+    return {}, None
+
+
+def _check_binary(chapter, rec, datasets, first) -> Finding | None:
+    positive = rec.positive or next(iter(chapter.datasets[datasets[0]]))
+    cells = _binary_cells(rec, positive)
+    if len(cells) < 2:
+        return None
+    results, status_mode = _search_datasets(chapter, cells, datasets, positive, first)
     table = rec.tables
     printed = _printed_row(cells)
     if results:
@@ -163,6 +214,9 @@ def _check_binary(chapter, rec, datasets, first) -> Finding | None:
             msg += f" — only when the metrics are not read for {positive} as the positive class"
         return Finding(chapter.name, table, rec.label, ", ".join(cells), RULE, status, printed,
                        "; ".join(parts), None, msg, rec.origin)
+    rounded = _binary_rounded_f1(chapter, rec, cells, datasets, positive, first)
+    if rounded is not None:
+        return rounded
     culprits = {ds: _culprits(cells, chapter.datasets[ds], positive, "either") for ds in datasets}
     sizes = _sizes_text(cells, "either", positive)
     no_f1 = {k: v for k, v in cells.items() if k != "f1"}
@@ -184,6 +238,27 @@ def _check_binary(chapter, rec, datasets, first) -> Finding | None:
                    "none", None, msg + ".", rec.origin)
 
 
+def _binary_rounded_f1(chapter, rec, cells, datasets, positive, first) -> Finding | None:
+    """The note for a binary row that fits only with F1 computed from the printed P and R."""
+    f1_mode = f1_from_printed(cells, first)
+    rest = {m: c for m, c in cells.items() if m != "f1"}
+    if f1_mode is None or len(rest) < 2:
+        return None
+    results, mode = _search_datasets(chapter, rest, datasets, positive, first)
+    if not results:
+        return None
+    ds, hits = next(iter(results.items()))
+    tp, fn, fp, tn = next(iter(hits.values())).example
+    ex = f"{', '.join(hits)} reading; e.g. TP {tp}, FN {fn}, FP {fp}, TN {tn}"
+    msg = ROUNDED_F1.format(who="it", ds=ds, ex=ex,
+                            trunc=" (only if its last digit was truncated rather than rounded)"
+                            if f1_mode == "note" else "")
+    if mode != first:
+        msg += "; the matrix fits only if the printed digits were truncated rather than rounded"
+    return Finding(chapter.name, rec.tables, rec.label, ", ".join(cells), RULE, "note",
+                   _printed_row(cells), ex, None, msg, rec.origin)
+
+
 def _check_multiclass(chapter, rec, datasets, first) -> Finding | None:
     for ds in datasets:
         counts = chapter.datasets[ds]
@@ -200,10 +275,10 @@ def _check_multiclass(chapter, rec, datasets, first) -> Finding | None:
         if acc is not None:
             printed = f"ACC {acc['text']}; " + printed
 
-        def run(mode, drop=None, per_class=per_class, acc=acc, counts=counts):
+        def run(mode, drop=(), per_class=per_class, acc=acc, counts=counts):
             pc = {c: {m: printed_of(cell).iv(mode) for m, cell in d.items()
-                      if (c, m) != drop} for c, d in per_class.items()}
-            acc_iv = printed_of(acc).iv(mode) if acc is not None and drop != ("", "accuracy") else None
+                      if (c, m) not in drop} for c, d in per_class.items()}
+            acc_iv = printed_of(acc).iv(mode) if acc is not None and ("", "accuracy") not in drop else None
             return multiclass_feasible(counts, pc, acc_iv)
 
         status = None
@@ -222,6 +297,17 @@ def _check_multiclass(chapter, rec, datasets, first) -> Finding | None:
                 msg += "; only if the printed digits were truncated rather than rounded"
             return Finding(chapter.name, rec.tables, rec.label, "per class", RULE, status, printed,
                            ex, None, msg, rec.origin)
+        rounded = _rounded_f1_reading(per_class, first)
+        for mode in ((first, "either") if rounded else ()):
+            ok, example = run(mode, drop={(c, "f1") for c in rounded[0]})
+            if ok:
+                ex = ", ".join(f"{c} TP {t} of {counts[c]}, predicted {p}" for c, (t, p) in example.items())
+                who = "each class's F1" if len(rounded[0]) > 1 else f"the F1 of {rounded[0][0]}"
+                msg = ROUNDED_F1.format(who=who, ds=ds, ex=ex, trunc=_truncated(rounded[1]))
+                if mode != first:
+                    msg += "; the matrix fits only if the printed digits were truncated rather than rounded"
+                return Finding(chapter.name, rec.tables, rec.label, "per class", RULE, "note",
+                               printed, ex, None, msg, rec.origin)
         msg = (f"no integer confusion matrix on {ds} ({', '.join(f'{c} {n}' for c, n in counts.items())}) "
                "reproduces every printed value, rounded or truncated"
                + _diagnose(counts, per_class, acc))
