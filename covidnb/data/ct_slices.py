@@ -12,6 +12,9 @@ One class, three layouts, chosen by the manifest's ``loader.options.mode``:
 
 A file listed in a split file that does not exist raises :class:`MissingImageError` naming the
 split file, the line and the path (``strict=False`` drops such files and logs how many).
+
+A folder holding a decoded pack (``covidnb-pack.json``, :mod:`covidnb.data.pack`) instead of
+its image files opens from the pack, with the same tensors and the same checksum.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 from covidnb.data.base import ImageFileDataset
 from covidnb.data.imageio import IMAGE_EXTENSIONS
+from covidnb.data.pack import PackedImages
 from covidnb.data.records import Record
 from covidnb.data.tables import label_lines, listed_lines, read_text_csv, require_file
 
@@ -106,7 +110,7 @@ _MODES: dict[str, Callable[..., list[Record]]] = {
 }
 
 
-class CTSliceDataset(ImageFileDataset):
+class CTSliceDataset(PackedImages, ImageFileDataset):
     """2-D CT slices with a class label (``classes`` from the manifest; COVID-CT:
     ``["CT_NonCOVID", "CT_COVID"]``, label 1 = COVID, the positive class).
 
