@@ -189,3 +189,13 @@ def test_a_frame_of_no_runs_has_the_chapters_columns():
         assert frame.empty and {"key", "seed", "auc", "synthetic"} <= set(frame.columns)
     assert "Model" in views.runs_frame("dresunet", []).columns
     assert views.results_table("dresunet", views.runs_frame("dresunet", [])).empty
+
+
+def test_a_profile_without_a_plan_names_no_reference_command():
+    # deepcxray plans no real-data run at cpu: suggesting `reference deepcxray` would train nothing
+    st = overview.ChapterStatus(slug="deepcxray", title="t", built=True, profile="cpu", planned=0,
+                                no_plan_note=get_chapter("deepcxray").no_plan_note)
+    assert "covidnb.chapters.reference" not in st.state
+    assert "no real-data run is planned" in st.state and "results/deepcxray/phantom/" in st.state
+    planned = overview.ChapterStatus(slug="dresunet", title="t", built=True, profile="cpu", planned=21)
+    assert "python -m covidnb.chapters.reference dresunet --profile cpu" in planned.state

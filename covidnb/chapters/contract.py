@@ -98,6 +98,9 @@ class Chapter:
     comparisons: tuple[Comparison, ...] = ()
     claims: tuple[Claim, ...] = ()  # the paper's comparisons, checked paired by seed
     row_orders: Mapping[str, Sequence] = field(default_factory=dict)  # frame column → its order
+    # what the status pages say when a profile plans no real-data run (e.g. where the phantom
+    # runs of a chapter whose images are not staged live, and the command that makes them)
+    no_plan_note: str = ""
 
     def __post_init__(self):
         if self.status not in STATUSES:

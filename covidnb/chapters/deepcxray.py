@@ -199,6 +199,9 @@ SPEC = Chapter(
     # never a thresholded metric of one class, so this names the first finding only.
     positive=NIH_LABELS[0],
     model_names={"deepcxray": "InceptionV3 + sigmoid head"},
+    no_plan_note=("the ChestX-ray14 images are not staged, so the chapter's labelled phantom runs "
+                  "are kept apart in `results/deepcxray/phantom/` "
+                  "(`python -m covidnb.chapters.deepcxray cpu` rebuilds them)"),
     loss_names={k: v for k, v in LOSS_NAMES.items()},
     metrics={"AUC": "auc"},
     units={"AUC": "fraction"},

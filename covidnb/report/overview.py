@@ -56,6 +56,7 @@ class ChapterStatus:
     flags: int = 0
     notes: int = 0
     problem: str = ""
+    no_plan_note: str = ""
 
     @property
     def command(self) -> str:
@@ -65,6 +66,9 @@ class ChapterStatus:
     def state(self) -> str:
         if not self.built:
             return "reported tables only: no re-run yet"
+        if self.planned == 0:  # suggesting the reference command here would train nothing
+            return (f"no real-data run is planned at profile `{self.profile}`"
+                    + (f"; {self.no_plan_note}" if self.no_plan_note else ""))
         if self.done == 0:
             return f"no committed run yet (`{self.command}` produces them)"
         return f"{self.done} of {self.planned} planned runs done"
@@ -78,7 +82,8 @@ def chapter_status(slug: str, root=RESULTS_ROOT) -> ChapterStatus:
 
     ch = get_chapter(slug)
     st = ChapterStatus(slug=slug, title=ch.title, built=ch.has_experiments,
-                       data=ch.substitution, profile=reference_profile(slug, root))
+                       data=ch.substitution, profile=reference_profile(slug, root),
+                       no_plan_note=ch.no_plan_note)
     try:
         findings = report.check(slug)
         st.flags = int((findings.status == "flag").sum())
