@@ -108,3 +108,20 @@ def test_tables_from_predictions_by_hand():
     assert one["n"].tolist() == [1, 1] and np.isnan(one["auc"]).all()  # one class: AUC undefined
     pt = paired_tests(fm, [("Attention RN34 + US", "Attention RN34 + SS")], "accuracy")
     assert pt.iloc[0]["n"] == 2 and pt.iloc[0]["paired unit"] == "fold model"
+
+
+def test_not_rerun_yet_speaks_only_when_runs_are_missing(monkeypatch):
+    from covidnb.chapters.dual_sampling_view import not_rerun_yet
+    from covidnb.chapters.views.stores import READ_ONLY_ENV
+
+    run = object()
+    assert not_rerun_yet([run, run], "cpu", "the maps") == ""
+    assert not_rerun_yet([run, None], "cpu", "the maps") == ""  # one is enough by default
+    assert "1 missing" in not_rerun_yet([run, None], "cpu", "the maps", need_all=True)
+    monkeypatch.setenv(READ_ONLY_ENV, "1")
+    note = not_rerun_yet([], "cpu", "the maps", needed=3)
+    assert "3 missing" in note and "the maps are not shown" in note
+    assert "python -m covidnb.chapters.reference dual_sampling --profile cpu" in note
+    assert "not committed yet" in note
+    monkeypatch.setenv(READ_ONLY_ENV, "0")
+    assert "the page trains nothing there" in not_rerun_yet([None], "smoke", "the maps")
