@@ -125,3 +125,17 @@ def test_group_norm_variant_has_no_batchnorm_and_same_convolutions():
     torch.testing.assert_close(a, gn(x))  # GroupNorm: the same output in both modes
     with pytest.raises(ValueError, match="norm must be one of"):
         PEPXResNet(width=8, norm="layer")
+
+
+def test_resnet18_group_norm_is_the_same_in_both_modes():
+    gn = build_model("resnet18_tv", num_classes=3, norm="group")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in gn.modules())
+    assert sum(isinstance(m, torch.nn.GroupNorm) for m in gn.modules()) == 20  # 17 convs' + 3 downsample
+    # GroupNorm keeps no running statistics, so training and evaluation mode compute the same
+    x = torch.rand(4, 1, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(gn.train()(x), gn.eval()(x), atol=1e-6)
+    bn = build_model("resnet18_tv", num_classes=3)
+    assert count_parameters(bn) == count_parameters(gn)  # affine weight + bias per channel in both
+    with pytest.raises(ValueError, match="norm must be one of"):
+        build_model("resnet18_tv", norm="layer")

@@ -43,11 +43,13 @@ def settings(profile: str | dict) -> dict[str, Any]:
 
 
 def model_kwargs(p: dict, model: str) -> dict[str, Any]:
+    # ``norm`` only when the profile sets it, so configurations without it keep their keys
+    norm = {"norm": p["norm"]} if p.get("norm") and model in ("pepx_resnet", "resnet18_tv") else {}
     if model == "pepx_resnet":
-        return {"width": int(p["pepx_width"]), "pepx_input": p["pepx_input"]}
+        return {"width": int(p["pepx_width"]), "pepx_input": p["pepx_input"], **norm}
     if model == "covidnet_style":
         return {"width": int(p["pepx_width"])}
-    return {}
+    return norm
 
 
 def experiment_config(profile: str | dict, model: str, loss: str, seed: int, *,

@@ -44,6 +44,8 @@ modes) is offered for that case; the paper names no normalisation.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torchvision
 from torch import nn
@@ -191,9 +193,13 @@ def pepx_resnet(in_channels: int = 1, num_classes: int = 3, **kw) -> PEPXResNet:
 
 
 @MODELS.register("resnet18_tv")
-def resnet18_tv(in_channels: int = 1, num_classes: int = 3) -> nn.Module:
+def resnet18_tv(in_channels: int = 1, num_classes: int = 3, norm: str = "batch") -> nn.Module:
     """torchvision's ResNet-18, randomly initialised (the paper states no pre-training), its
-    first convolution reading ``in_channels``."""
-    model = torchvision.models.resnet18(weights=None, num_classes=num_classes)
+    first convolution reading ``in_channels``; ``norm="group"`` swaps every BatchNorm for the
+    GroupNorm of :func:`norm_layer`, so the baseline and PEPX-ResNet can share a normalisation."""
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    model = torchvision.models.resnet18(weights=None, num_classes=num_classes,
+                                        norm_layer=partial(norm_layer, norm=norm))
     model.conv1 = replace_first_conv(model.conv1, in_channels)
     return model
