@@ -24,7 +24,7 @@ from covidnb.profiles import load_profile
 CHAPTER = "pepx_resnet"
 CLASSES = ("normal", "pneumonia", "COVID-19")
 TRAIN_KEYS = ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "scheduler",
-              "max_steps_per_epoch", "select")
+              "max_steps_per_epoch", "select", "sampler")
 
 # Tables 1–4's row labels (the paper's "This work" is PEPX-ResNet); the COVID-Net row is quoted.
 MODEL_NAMES = {"resnet18_tv": "Resnet18", "pepx_resnet": "This work",
@@ -35,7 +35,8 @@ PAPER_CLASSES = {"normal": "Normal", "pneumonia": "Non-COVID", "COVID-19": "COVI
 SUBSTITUTION = ("the staged Cohen subset and the Figure 1 collection pooled into three classes "
                 "(111 images of 74 patients; normal 22, pneumonia 24, COVID-19 65) in place of "
                 "COVIDx v3 + CoronaHack with 1000 / 100 images per class; split by patient, a new "
-                "split per seed; trained from scratch at 96 px (cpu)")
+                "split per seed; trained from scratch at 96 px with GroupNorm and class-balanced "
+                "sampling (cpu)")
 
 
 def settings(profile: str | dict) -> dict[str, Any]:
