@@ -351,8 +351,23 @@ def _val_operating_point(run: Run, model, val_ds, test_preds, classes, tcfg) -> 
                                    test_preds["label"], test_preds[col])
 
 
+WEIGHTS_FILE = "weights.pt"  # a reference run's kept best weights (model state only)
+
+
+def save_weights(run: Run) -> Path:
+    """Keep the model state of ``run``'s ``best.pt`` as :data:`WEIGHTS_FILE` beside its record
+    (no optimiser, RNG or path), for the few reference runs a chapter draws maps from."""
+    import torch
+
+    state = torch.load(run.checkpoint_dir / "best.pt", map_location="cpu", weights_only=False)
+    out = run.path / WEIGHTS_FILE
+    torch.save(state.get("model", state), out)
+    return out
+
+
 def load_model(run: Run, which: str = "best"):
-    """Rebuild a run's model from its stored configuration and load its ``best.pt`` or ``last.pt``.
+    """Rebuild a run's model from its stored configuration and load its ``best.pt`` or ``last.pt``
+    (for ``best``, the committed :data:`WEIGHTS_FILE` when the checkpoint is gone).
 
     Reference results are committed without checkpoints; for those this raises and says how to
     get one (re-run the configuration with checkpoints kept).
@@ -363,6 +378,8 @@ def load_model(run: Run, which: str = "best"):
 
     cfg = run.config
     path = run.checkpoint_dir / f"{which}.pt"
+    if not path.exists() and which == "best" and (run.path / WEIGHTS_FILE).exists():
+        path = run.path / WEIGHTS_FILE
     if not path.exists():
         raise FileNotFoundError(
             f"{path}: run {run.key[:12]} has no {which} checkpoint (reference runs are stored "

@@ -60,12 +60,14 @@ def toy_chapter(monkeypatch, tmp_path):
     mod = types.ModuleType("covidnb.chapters.toy")
     mod.grid = lambda profile: [cfg(s) for s in range(3)]
     mod.reference_cams = None  # a test may set it
+    mod.reference_weights = None
     monkeypatch.setitem(sys.modules, "covidnb.chapters.toy", mod)
     # The runner finds a chapter through the registry only: declare the toy there.
     toy = Chapter(slug="toy", title="a toy chapter", classes=("neg", "pos"), positive="pos",
                   experiment_config=lambda profile, seed: cfg(seed),
                   grids={"all": lambda profile: mod.grid(profile)},
                   reference_cams=lambda c: mod.reference_cams(c) if mod.reference_cams else None,
+                  reference_weights=lambda c: bool(mod.reference_weights and mod.reference_weights(c)),
                   describe=lambda c: {"model": c["model"]})
     monkeypatch.setitem(registry._CHAPTERS, "toy", toy)
     return mod
@@ -179,3 +181,33 @@ def test_worker_runs_only_the_selected_items(toy_chapter, tmp_path, capsys):
     assert "3/3 tinycnn seed 2" in out and "seed 0" not in out and "seed 1" not in out
     states = [r["state"] for r in reference.plan_status("toy", "smoke", root=tmp_path)]
     assert states == ["missing", "missing", "done (synthetic)"]
+
+
+def test_worker_keeps_the_best_weights_of_the_runs_the_chapter_asks_for(toy_chapter, tmp_path, capsys):
+    import multiprocessing as mp
+
+    import torch
+
+    from covidnb.experiment import WEIGHTS_FILE, find_run, load_model
+    from covidnb.runs import RunStore
+
+    toy_chapter.reference_weights = lambda cfg: cfg["seed"] == 2
+    counter = mp.get_context("spawn").Value("i", 0)
+    reference._worker("toy", "smoke", 0, counter, str(tmp_path), None)
+    assert "not stored" not in capsys.readouterr().out
+    runs = [find_run(c, RunStore(tmp_path), synthetic=True) for c in toy_chapter.grid("smoke")]
+    assert not any(r.checkpoint_dir.exists() for r in runs)  # resumable state never stays
+    assert [(r.path / WEIGHTS_FILE).exists() for r in runs] == [False, False, True]
+    model = load_model(runs[2])  # from the kept weights: the checkpoint is gone
+    state = torch.load(runs[2].path / WEIGHTS_FILE, weights_only=True)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
+    with pytest.raises(FileNotFoundError, match="has no best checkpoint"):
+        load_model(runs[0])
+
+
+def test_dual_sampling_keeps_fold_0_weights_only():
+    from covidnb.chapters import dual_sampling
+    from covidnb.chapters.registry import get_chapter
+
+    keep = [get_chapter("dual_sampling").keeps_weights(c) for c in dual_sampling.grid("cpu")]
+    assert sum(keep) == 3 and keep[:3] == [True] * 3  # folds outermost: fold 0's three variants

@@ -94,6 +94,9 @@ class Chapter:
     grids: Mapping[str, Callable[..., list]] = field(default_factory=dict)
     reference_grid: Callable[[str], list[dict]] | None = None  # default: grids["all"]
     reference_cams: Callable[[dict], dict | None] | None = None
+    # reference runs whose best weights are committed beside their record (a page draws maps
+    # from the trained network in the read-only book); only small networks, a few runs
+    reference_weights: Callable[[dict], bool] | None = None
     describe: Callable[[dict], dict] | None = None  # config → the paper's labels for its run
     comparisons: tuple[Comparison, ...] = ()
     claims: tuple[Claim, ...] = ()  # the paper's comparisons, checked paired by seed
@@ -161,6 +164,10 @@ class Chapter:
         """:func:`covidnb.cam.save_run_cams` arguments for a reference run whose Grad-CAMs the
         chapter shows, else ``None``."""
         return None if self.reference_cams is None else self.reference_cams(config)
+
+    def keeps_weights(self, config: dict) -> bool:
+        """Whether the reference runner commits ``config``'s best weights with its record."""
+        return bool(self.reference_weights and self.reference_weights(config))
 
     def label(self, kind: str, name: str) -> str:
         """The paper's label of a model or loss (``kind``: ``"model"`` / ``"loss"``)."""

@@ -118,6 +118,8 @@ SPEC = Chapter(
     dataset_label="{dataset} (synthetic phantoms)",
     experiment_config=experiment_config,
     grids={"all": grid},
+    # 06 draws attention maps and Grad-CAMs from fold 0's three networks (about 1 MB each at cpu)
+    reference_weights=lambda cfg: cfg["dataset_kwargs"]["fold"] == 0,
     describe=describe,
     row_orders={"Model": tuple(TABLE_NAMES.values())},
 )

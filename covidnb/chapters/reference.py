@@ -103,8 +103,16 @@ def _cam_spec(chapter: str, cfg: dict) -> dict | None:
     return get_chapter(chapter).cams(cfg)
 
 
-def _store_cams(run, spec: dict, tag: str) -> None:
-    """CAMs of a just-finished run, then its checkpoints go (a reference run keeps none)."""
+def _keeps_weights(chapter: str, cfg: dict) -> bool:
+    from covidnb.chapters.registry import get_chapter
+
+    return get_chapter(chapter).keeps_weights(cfg)
+
+
+def _store_cams(run, spec: dict | None, tag: str, keep_weights: bool = False) -> None:
+    """CAMs of a just-finished run (``spec``) and, with ``keep_weights``, its best weights as
+    :data:`~covidnb.experiment.WEIGHTS_FILE` beside the record; then its checkpoints go (a
+    reference run keeps none: resumable state is large and names this machine's paths)."""
     import shutil
 
     from covidnb.cam import CAMS_FILE, save_run_cams
@@ -112,13 +120,17 @@ def _store_cams(run, spec: dict, tag: str) -> None:
     if not run.done:  # a failed run keeps its checkpoints to resume from
         return
     try:
-        if not (run.path / CAMS_FILE).exists():
+        if keep_weights:
+            from covidnb.experiment import save_weights
+
+            save_weights(run)
+        if spec is not None and not (run.path / CAMS_FILE).exists():
             if (run.checkpoint_dir / "best.pt").exists():
                 save_run_cams(run, **spec)
             else:
                 print(f"{tag}: no checkpoint left to compute its CAMs from", flush=True)
     except Exception as exc:  # noqa: BLE001 — the run itself is fine: report it, go on with the plan
-        print(f"{tag}: CAMs not stored: {type(exc).__name__}: {exc}", flush=True)
+        print(f"{tag}: CAMs or weights not stored: {type(exc).__name__}: {exc}", flush=True)
     finally:
         shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
 
@@ -179,20 +191,21 @@ def _worker(chapter: str, profile: str, index: int, counter, root: str, limit: i
         cfg = plan[i]
         tag = f"[worker {index}] {i + 1}/{len(plan)} {_label(cfg)}"
         spec = _cam_spec(chapter, cfg)
+        keep_w = _keeps_weights(chapter, cfg)
         t0 = time.time()
         try:
             # Another invocation (a second command, or a notebook) may be training this one:
             # leave it to that process rather than wait for it.
             run = run_experiment(cfg, store=store, raise_on_failure=False,
-                                 keep_checkpoints=spec is not None, lock_timeout=0)
+                                 keep_checkpoints=spec is not None or keep_w, lock_timeout=0)
         except LockTimeout:
             print(f"{tag}: skipped, another process is training it", flush=True)
             continue
         except Exception as exc:  # noqa: BLE001 — one configuration's error must not drop the rest
             print(f"{tag}: FAILED: {type(exc).__name__}: {exc}", flush=True)
             continue
-        if spec is not None:
-            _store_cams(run, spec, tag)
+        if spec is not None or keep_w:
+            _store_cams(run, spec, tag, keep_weights=keep_w)
         st = run.status
         why = f" ({st.get('reason')})" if st.get("status") != "done" and st.get("reason") else ""
         print(f"{tag}: {st.get('status')}{why} in {time.time() - t0:.0f} s", flush=True)
