@@ -49,3 +49,29 @@ def test_a_run_that_keeps_its_last_epoch_reports_that_epoch_s_validation_auc(tmp
     _record(store, 0, [0.2, 0.7, 0.3, 0.8], kept=3, select="last")
     f = audit_store(store)
     assert f.loc[0, "val_at_kept"] == pytest.approx(0.65) and f.loc[0, "kept_epoch"] == 3
+
+
+def test_multiclass_run_is_audited_by_its_argmax(tmp_path):
+    store = RunStore(tmp_path)
+    # 5 test images, 3 classes: argmax calls a, c, c, c, c -> the largest class takes 4 / 5
+    probs = np.array([[0.6, 0.3, 0.1], [0.1, 0.2, 0.7], [0.2, 0.2, 0.6], [0.3, 0.1, 0.6],
+                      [0.25, 0.25, 0.5]])
+
+    def body(run):
+        run.save_history(pd.DataFrame({"epoch": [1, 2], "train_loss": [1.1, 0.2],
+                                       "val_auc": [0.5, 0.66]}))
+        run.save_predictions(pd.DataFrame({"sample_id": list("vwxyz"), "label": [0, 2, 2, 1, 2],
+                                           "p_a": probs[:, 0], "p_b": probs[:, 1],
+                                           "p_c": probs[:, 2]}))
+        run.save_metrics({"task": "multiclass", "classes": ["a", "b", "c"], "macro": {"auc": 0.8},
+                          "training": {"best_epoch": 2, "epochs_run": 2, "select": "last"}})
+
+    store.run({"chapter": "t", "model": "m", "seed": 0}, body, log=lambda s: None)
+    row = audit_store(store).iloc[0]
+    assert row["one_class_share_at_0.5"] == pytest.approx(0.8)
+    assert np.isnan(row["one_class_share_at_val_threshold"])
+    assert row["test_auc"] == 0.8 and row["val_at_kept"] == pytest.approx(0.66)
+    assert row["train_loss_drop"] == pytest.approx(0.9)
+    assert row["score_spread"] == pytest.approx(probs[:, 2].std())  # class c varies most
+    s = audit_summary(audit_store(store))
+    assert s["collapsed at 0.5"] == 0 and s["collapsed at the recorded threshold"] == 0

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from covidnb.metrics.operating import one_class_share
@@ -33,6 +34,8 @@ def audit_run(run) -> dict:
     m, cfg = run.metrics, run.config
     train = m.get("training", {})
     pred = run.predictions
+    if m.get("task") == "multiclass":
+        return _audit_multiclass(run, m, cfg, train, pred)
     score = pred[f"p_{m['positive']}"].to_numpy(dtype=float)
     hist = run.history
     kept = train.get("best_epoch")
@@ -67,10 +70,39 @@ def audit_run(run) -> dict:
     }
 
 
+def _audit_multiclass(run, m, cfg, train, pred) -> dict:
+    """The same checks for a single-label multi-class run, whose paper rule is the argmax: the
+    share of the most frequent predicted class stands in "at 0.5" (no validation threshold), and
+    the spread is the largest std of any class's probability (constant only if all are)."""
+    probs = pred[[f"p_{c}" for c in m["classes"]]].to_numpy(dtype=float)
+    called = probs.argmax(1)
+    hist = run.history
+    kept, select = train.get("best_epoch"), train.get("select")
+    score_col = "val_auc" if select == "last" else select
+    row = hist[hist["epoch"] == kept] if kept is not None and score_col in hist else hist.iloc[:0]
+    return {
+        "key": run.path.name, "model": cfg.get("model"), "loss": cfg.get("loss"),
+        "subsample": cfg.get("subsample"), "seed": cfg.get("seed"),
+        "kept_epoch": kept, "epochs_run": train.get("epochs_run"), "select": select,
+        "val_at_kept": float(row[score_col].iloc[0]) if len(row) else math.nan,
+        "test_auc": (m.get("macro") or {}).get("auc"),
+        "train_loss_drop": (float(hist["train_loss"].iloc[0] - hist["train_loss"].iloc[-1])
+                            if "train_loss" in hist and len(hist) else math.nan),
+        "one_class_share_at_0.5": (float(np.bincount(called).max() / called.size)
+                                   if called.size else math.nan),
+        "val_threshold": math.nan,
+        "one_class_share_at_val_threshold": math.nan,
+        "score_spread": float(probs.std(axis=0).max()) if called.size else math.nan,
+        "dirty": bool(run.provenance.get("git", {}).get("dirty")),
+        "commit": (run.provenance.get("git", {}).get("commit") or "")[:12],
+    }
+
+
 def audit_store(store, **filters) -> pd.DataFrame:
-    """:func:`audit_run` over every finished binary run of ``store`` matching ``filters``."""
+    """:func:`audit_run` over every finished single-label run (binary or multi-class) of
+    ``store`` matching ``filters``."""
     rows = [audit_run(r) for r in store.runs(status="done", **filters)
-            if r.metrics.get("task") == "binary"]
+            if r.metrics.get("task") in ("binary", "multiclass")]
     return pd.DataFrame(rows)
 
 
