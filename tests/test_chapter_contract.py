@@ -35,11 +35,11 @@ def _configs(chapter: Chapter, profile: str) -> list[dict]:
     return out
 
 
-def _record_key(config: dict) -> str:
+def _record_key(config: dict, synthetic: bool = False) -> str:
     """The key ``run_experiment`` files a configuration under (``find_run``'s normalisation)."""
     cfg = normalise_config(config)
     cfg.pop("root", None)
-    cfg["synthetic"] = False
+    cfg["synthetic"] = synthetic
     return RunStore(RESULTS_ROOT).key(cfg)
 
 
@@ -127,12 +127,15 @@ def test_reference_records_resolve_to_their_stored_keys(slug):
         pytest.skip(f"{slug}: no committed reference record")
     ch = get_chapter(slug)
     profiles = {r["config"]["profile"] for r in records.values()}
-    planned = {}
+    planned = {}  # a phantom chapter's records say synthetic: true, and that is in their key
     for profile in profiles:
         for cfg in ch.reference_plan(profile):
-            key = _record_key(cfg)
-            planned[key[: len(next(iter(records)))]] = key
+            for synthetic in (False, True):
+                key = _record_key(cfg, synthetic)
+                planned[key[: len(next(iter(records)))]] = key, synthetic
     for name, record in records.items():
         assert record["key"].startswith(name), f"{slug}/{name}: stored key {record['key'][:12]}"
         assert name in planned, f"{slug}/{name}: no configuration of the reference plan keys to it"
-        assert planned[name] == record["key"], f"{slug}/{name}: plan key {planned[name][:12]}"
+        key, synthetic = planned[name]
+        assert key == record["key"], f"{slug}/{name}: plan key {key[:12]}"
+        assert record["config"].get("synthetic", False) == synthetic, f"{slug}/{name}: synthetic flag"
