@@ -240,3 +240,29 @@ def test_select_last_keeps_the_final_epoch_whatever_validation_says():
     assert res.best_epoch == 3 and "val_auc" in res.history  # validation still measured
     with pytest.raises(ValueError, match="select"):
         TrainConfig(epochs=1, batch_size=2, lr=0.1, select="val_f1")
+
+
+@pytest.mark.parametrize("select,val,copies", [("last", True, 0), ("val_auc", False, 0),
+                                               ("val_auc", True, 1)])
+def test_weights_are_copied_only_when_a_score_can_keep_an_earlier_epoch(monkeypatch, select, val,
+                                                                         copies):
+    import covidnb.train.loop as loop
+
+    calls = []
+    real = loop.copy.deepcopy
+    names = set(build_model("tinycnn", in_channels=1, num_classes=2).state_dict())
+
+    def spy(x, *a):  # count only copies of the model's weights
+        if isinstance(x, dict) and set(x) == names:
+            calls.append(1)
+        return real(x, *a)
+
+    monkeypatch.setattr(loop.copy, "deepcopy", spy)
+    tr, va = ToyDataset(16, seed=0), ToyDataset(8, seed=1, split="val")
+    seed_everything(0)
+    model = build_model("tinycnn", in_channels=1, num_classes=2)
+    res = fit(model, nn.CrossEntropyLoss(), tr, va if val else None, _cfg(epochs=3, select=select))
+    # without a score, or with "last", the kept epoch is the last and nothing is copied
+    assert (len(calls) >= 1) == bool(copies)
+    if not copies:
+        assert res.best_epoch == 3
