@@ -133,3 +133,5 @@ def test_closing_note_reads_the_committed_reference(shared_data):
     assert "Resnet18, softmax CE: accuracy" in note and "0.9467" in note  # the paper's printed 0.94667
     shares = [view.one_class_share(r) for r in runs]
     assert f"{sum(s >= 1.0 for s in shares)} of {len(runs)} runs" in note
+    assert f"{sum(s >= 0.9 for s in shares)} call at least 90 %" in note
+    assert ("04-evaluation" in note) == any(s >= 1.0 for s in shares)
