@@ -82,6 +82,7 @@ def test_tables_from_predictions_by_hand():
         fold_metrics,
         group_metrics,
         mean_std,
+        mean_std_cells,
         paired_tests,
     )
 
@@ -103,6 +104,12 @@ def test_tables_from_predictions_by_hand():
     t = mean_std(fm)
     assert set(t.Model) == {"Attention RN34 + US", "Attention RN34 + SS", "Attention RN34 + DS"}
     assert t.loc[t.Model == "Attention RN34 + US", "auc n"].item() == "2 of 2"
+    cells = mean_std_cells(fm).set_index("Model")
+    us = fm[fm.Model == "Attention RN34 + US"]["auc"]
+    assert cells.loc["Attention RN34 + US", "auc"] == f"{us.mean():.3f} ± {us.std(ddof=1):.3f}"
+    g1 = group_metrics(preds)
+    cell = mean_std_cells(g1, by=("Model", "group"), metrics=("auc",)).set_index(["Model", "group"])
+    assert cell.loc[("Attention RN34 + US", "> 0.030"), "auc"] == "— (n = 0 of 2)"  # undefined stays —
     g = group_metrics(preds)
     one = g[(g.Model == "Attention RN34 + US") & (g.group == "> 0.030")]
     assert one["n"].tolist() == [1, 1] and np.isnan(one["auc"]).all()  # one class: AUC undefined

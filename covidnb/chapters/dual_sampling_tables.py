@@ -153,6 +153,20 @@ def mean_std(frame: pd.DataFrame, by: Sequence[str] = ("Model",),
     return pd.DataFrame(rows)
 
 
+def mean_std_cells(frame: pd.DataFrame, by: Sequence[str] = ("Model",),
+                   metrics: Sequence[str] = METRICS, digits: int = 3) -> pd.DataFrame:
+    """:func:`mean_std` as one ``mean ± std`` cell per metric (the count of folds where fewer
+    define it, "—" where none does): the page's readable form of the same numbers."""
+    from covidnb.chapters.views.tables import mean_std_cell
+
+    rows = []
+    for key, g in frame.groupby(list(by), sort=False, observed=True):
+        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+        row.update({m: mean_std_cell(g[m].to_numpy(float), digits=digits) for m in metrics})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def paired_tests(frame: pd.DataFrame, pairs: Sequence[tuple[str, str]], metric: str = "auc") -> pd.DataFrame:
     """Paired t-test per pair of models over the folds both have (the paired unit: the fold
     model); p is NaN with fewer than two folds."""
