@@ -211,3 +211,14 @@ def test_dual_sampling_keeps_fold_0_weights_only():
 
     keep = [get_chapter("dual_sampling").keeps_weights(c) for c in dual_sampling.grid("cpu")]
     assert sum(keep) == 3 and keep[:3] == [True] * 3  # folds outermost: fold 0's three variants
+
+
+@pytest.mark.parametrize("slug", ["dual_sampling", "pepx_resnet", "dsn_saal", "dresunet"])
+def test_no_two_plan_lines_read_the_same(slug):
+    # dual_sampling's 15 entries differ only by fold and sampler, pepx_resnet's audit by its view
+    plan = reference._grid(slug, "cpu")
+    varying = reference._varying(plan)
+    labels = [reference._label(c, varying) for c in plan]
+    assert len(set(labels)) == len(labels)
+    if slug == "dual_sampling":
+        assert set(varying) == {"fold", "sampling"}

@@ -91,10 +91,24 @@ def _positions(n: int, limit: int | None = None, items: list[int] | None = None)
     return list(chosen)
 
 
-def _label(cfg: dict) -> str:
-    """What a plan line shows: model, seed, and the loss and subsample where the config has them."""
+def _label(cfg: dict, varying: tuple[str, ...] = ()) -> str:
+    """What a plan line shows: model, seed, the loss and subsample where the config has them, and
+    the ``varying`` dataset settings (those that tell plan entries apart: a fold, a sampler, an
+    audit's view), so that no two lines of a plan read the same."""
     extra = {k: cfg[k] for k in ("loss", "subsample") if cfg.get(k)}
+    kw = cfg.get("dataset_kwargs") or {}
+    extra.update({k: kw[k] for k in varying if k in kw})
     return f"{cfg['model']} seed {cfg['seed']}" + (f" {extra}" if extra else "")
+
+
+def _varying(plan: list[dict]) -> tuple[str, ...]:
+    """The dataset settings whose value differs between entries of ``plan`` (the seed aside)."""
+    import json
+
+    keys = sorted({k for cfg in plan for k in (cfg.get("dataset_kwargs") or {})} - {"split_seed"})
+    seen = {k: {json.dumps((cfg.get("dataset_kwargs") or {}).get(k), sort_keys=True) for cfg in plan}
+            for k in keys}
+    return tuple(k for k in keys if len(seen[k]) > 1)
 
 
 def _cam_spec(chapter: str, cfg: dict) -> dict | None:
@@ -180,6 +194,7 @@ def _worker(chapter: str, profile: str, index: int, counter, root: str, limit: i
     os.environ.setdefault("COVIDNB_PROGRESS", "0")
     store = RunStore(root)
     plan = _grid(chapter, profile)
+    varying = _varying(plan)
     positions = _positions(len(plan), limit, items)
     while True:
         with counter.get_lock():
@@ -189,7 +204,7 @@ def _worker(chapter: str, profile: str, index: int, counter, root: str, limit: i
             return
         i = positions[j]
         cfg = plan[i]
-        tag = f"[worker {index}] {i + 1}/{len(plan)} {_label(cfg)}"
+        tag = f"[worker {index}] {i + 1}/{len(plan)} {_label(cfg, varying)}"
         spec = _cam_spec(chapter, cfg)
         keep_w = _keeps_weights(chapter, cfg)
         t0 = time.time()
@@ -292,13 +307,14 @@ def plan_status(chapter: str, profile: str, root=RESULTS_ROOT, limit: int | None
     store = RunStore(root)
     out = []
     plan = _grid(chapter, profile)
+    varying = _varying(plan)
     for i in _positions(len(plan), limit, items):
         cfg = plan[i]
         run, tag = find_run(cfg, store, finished_only=False), ""
         if run is None:
             run, tag = find_run(cfg, store, synthetic=True, finished_only=False), " (synthetic)"
         st = {} if run is None else run.status
-        out.append({"index": i + 1, "run": _label(cfg),
+        out.append({"index": i + 1, "run": _label(cfg, varying),
                     "state": "missing" if run is None else st.get("status", "?") + tag,
                     "key": None if run is None else run.path.name,
                     "reason": st.get("reason") if st.get("status") != "done" else None})
