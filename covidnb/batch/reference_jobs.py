@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 
@@ -17,30 +16,14 @@ def run_plan_item(chapter: str, profile: str, i: int, root: str) -> str:
     returns its state. A configuration another process is training is left to it."""
     import torch
 
-    from covidnb.experiment import run_experiment
     from covidnb.runs import RunStore
-    from covidnb.runs.store import LockTimeout
 
     torch.set_num_threads(int(os.environ.get("SLURM_CPUS_PER_TASK", "1")))
     os.environ.setdefault("COVIDNB_PROGRESS", "0")
-    from covidnb.chapters.reference import _cam_spec, _grid, _label, _store_cams
+    from covidnb.chapters.reference import _grid, _varying, train_item
 
     plan = _grid(chapter, profile)
-    cfg = plan[i]
-    tag = f"[job] {i + 1}/{len(plan)} {_label(cfg)}"
-    spec = _cam_spec(chapter, cfg)
-    t0 = time.time()
-    try:
-        run = run_experiment(cfg, store=RunStore(root), raise_on_failure=False,
-                             keep_checkpoints=spec is not None, lock_timeout=0)
-    except LockTimeout:
-        print(f"{tag}: skipped, another process is training it", flush=True)
-        return "skipped"
-    if spec is not None:
-        _store_cams(run, spec, tag)
-    st = run.status
-    print(f"{tag}: {st.get('status')} in {time.time() - t0:.0f} s", flush=True)
-    return str(st.get("status"))
+    return train_item(chapter, plan, _varying(plan), i, RunStore(root), "[job]")
 
 
 def run_reference_submitit(chapter: str, profile: str, options, root=None,
@@ -51,10 +34,11 @@ def run_reference_submitit(chapter: str, profile: str, options, root=None,
     :func:`run_reference`'s."""
     from covidnb.batch.submit import cancel_all, submit_all
     from covidnb.chapters import RESULTS_ROOT
-    from covidnb.chapters.reference import _grid, _label, _positions, _report, plan_status
+    from covidnb.chapters.reference import _grid, _label, _positions, _report, _varying, plan_status
 
     root = RESULTS_ROOT if root is None else root
     plan = _grid(chapter, profile)
+    varying = _varying(plan)
     chosen = _positions(len(plan), limit, items)
     if Path(root).resolve() == RESULTS_ROOT.resolve():
         from covidnb.runs.provenance import require_clean_checkout
@@ -64,7 +48,7 @@ def run_reference_submitit(chapter: str, profile: str, options, root=None,
     todo = [i for i in chosen if state.get(i, "missing").split()[0] != "done"]
     for i in chosen:
         if i not in todo:
-            print(f"[skipped] {i + 1}/{len(plan)} {_label(plan[i])}: done earlier", flush=True)
+            print(f"[skipped] {i + 1}/{len(plan)} {_label(plan[i], varying)}: done earlier", flush=True)
     folder = Path(jobs_dir) if jobs_dir else (
         Path(root).resolve().parent / "_build" / "submitit" / f"{chapter}-{profile}")
     live: list = []
@@ -78,13 +62,13 @@ def run_reference_submitit(chapter: str, profile: str, options, root=None,
     def done(j, result, error, job_id):
         i = todo[j]
         what = result if error is None else f"FAILED: {type(error).__name__}: {error}"
-        print(f"[job {job_id}] {i + 1}/{len(plan)} {_label(plan[i])}: {str(what)[:500]}",
+        print(f"[job {job_id}] {i + 1}/{len(plan)} {_label(plan[i], varying)}: {str(what)[:500]}",
               flush=True)
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         submit_all(run_plan_item, [(chapter, profile, i, str(root)) for i in todo], folder,
-                   options, done, names=[f"{i + 1}/{len(plan)} {_label(plan[i])}" for i in todo],
+                   options, done, names=[f"{i + 1}/{len(plan)} {_label(plan[i], varying)}" for i in todo],
                    submitted=live)
     except KeyboardInterrupt:
         if not stopped:

@@ -123,7 +123,7 @@ def _keeps_weights(chapter: str, cfg: dict) -> bool:
     return get_chapter(chapter).keeps_weights(cfg)
 
 
-def _store_cams(run, spec: dict | None, tag: str, keep_weights: bool = False) -> None:
+def _keep_from_checkpoint(run, spec: dict | None, tag: str, keep_weights: bool = False) -> None:
     """CAMs of a just-finished run (``spec``) and, with ``keep_weights``, its best weights as
     :data:`~covidnb.experiment.WEIGHTS_FILE` beside the record; then its checkpoints go (a
     reference run keeps none: resumable state is large and names this machine's paths)."""
@@ -185,9 +185,7 @@ def _worker(chapter: str, profile: str, index: int, counter, root: str, limit: i
             items: list[int] | None = None, parent_pid: int | None = None) -> None:
     import torch
 
-    from covidnb.experiment import run_experiment
     from covidnb.runs import RunStore
-    from covidnb.runs.store import LockTimeout
 
     _die_with_parent(parent_pid)
     torch.set_num_threads(1)
@@ -203,27 +201,39 @@ def _worker(chapter: str, profile: str, index: int, counter, root: str, limit: i
         if j >= len(positions):
             return
         i = positions[j]
-        cfg = plan[i]
-        tag = f"[worker {index}] {i + 1}/{len(plan)} {_label(cfg, varying)}"
-        spec = _cam_spec(chapter, cfg)
-        keep_w = _keeps_weights(chapter, cfg)
-        t0 = time.time()
         try:
-            # Another invocation (a second command, or a notebook) may be training this one:
-            # leave it to that process rather than wait for it.
-            run = run_experiment(cfg, store=store, raise_on_failure=False,
-                                 keep_checkpoints=spec is not None or keep_w, lock_timeout=0)
-        except LockTimeout:
-            print(f"{tag}: skipped, another process is training it", flush=True)
-            continue
+            train_item(chapter, plan, varying, i, store, f"[worker {index}]")
         except Exception as exc:  # noqa: BLE001 — one configuration's error must not drop the rest
-            print(f"{tag}: FAILED: {type(exc).__name__}: {exc}", flush=True)
-            continue
-        if spec is not None or keep_w:
-            _store_cams(run, spec, tag, keep_weights=keep_w)
-        st = run.status
-        why = f" ({st.get('reason')})" if st.get("status") != "done" and st.get("reason") else ""
-        print(f"{tag}: {st.get('status')}{why} in {time.time() - t0:.0f} s", flush=True)
+            print(f"[worker {index}] {i + 1}/{len(plan)} {_label(plan[i], varying)}: FAILED: "
+                  f"{type(exc).__name__}: {exc}", flush=True)
+
+
+def train_item(chapter: str, plan: list[dict], varying: tuple[str, ...], i: int, store,
+               who: str) -> str:
+    """Train plan position ``i`` (0-based) into ``store`` as every reference runner does (a
+    local worker, a submitit job): its CAMs and kept weights, then no checkpoint; returns its
+    state, ``"skipped"`` when another process is training it (left to that process rather than
+    waited for). An error of ``run_experiment`` itself propagates."""
+    from covidnb.experiment import run_experiment
+    from covidnb.runs.store import LockTimeout
+
+    cfg = plan[i]
+    tag = f"{who} {i + 1}/{len(plan)} {_label(cfg, varying)}"
+    spec = _cam_spec(chapter, cfg)
+    keep_w = _keeps_weights(chapter, cfg)
+    t0 = time.time()
+    try:
+        run = run_experiment(cfg, store=store, raise_on_failure=False,
+                             keep_checkpoints=spec is not None or keep_w, lock_timeout=0)
+    except LockTimeout:
+        print(f"{tag}: skipped, another process is training it", flush=True)
+        return "skipped"
+    if spec is not None or keep_w:
+        _keep_from_checkpoint(run, spec, tag, keep_weights=keep_w)
+    st = run.status
+    why = f" ({st.get('reason')})" if st.get("status") != "done" and st.get("reason") else ""
+    print(f"{tag}: {st.get('status')}{why} in {time.time() - t0:.0f} s", flush=True)
+    return str(st.get("status"))
 
 
 def run_reference(chapter: str, profile: str, workers: int = 2, root=RESULTS_ROOT,

@@ -30,13 +30,14 @@ CONSTANT = 0.01  # a std of the positive-class test scores below this is a const
 
 
 def audit_run(run) -> dict:
-    """The learn-at-all checks of one finished binary run (see the module docstring)."""
+    """The learn-at-all checks of one finished single-label run (see the module docstring).
+
+    A multi-class run's paper rule is the argmax: the share of its most frequent called class
+    stands in "at 0.5", it has no validation threshold, and its spread is the largest std of any
+    class's probability (constant only if every class's is)."""
     m, cfg = run.metrics, run.config
     train = m.get("training", {})
     pred = run.predictions
-    if m.get("task") == "multiclass":
-        return _audit_multiclass(run, m, cfg, train, pred)
-    score = pred[f"p_{m['positive']}"].to_numpy(dtype=float)
     hist = run.history
     kept = train.get("best_epoch")
     select = train.get("select")
@@ -46,8 +47,20 @@ def audit_run(run) -> dict:
     if kept is not None and score_col in hist and len(hist):
         row = hist[hist["epoch"] == kept]
         val_at_kept = float(row[score_col].iloc[0]) if len(row) else math.nan
-    op = m.get("val_threshold") or {}
-    thr = float(op.get("threshold", math.nan))
+    if m.get("task") == "multiclass":
+        probs = pred[[f"p_{c}" for c in m["classes"]]].to_numpy(dtype=float)
+        called = probs.argmax(1)
+        at_rule = float(np.bincount(called).max() / called.size) if called.size else math.nan
+        thr, at_thr = math.nan, math.nan
+        spread = float(probs.std(axis=0).max()) if called.size else math.nan
+        test_auc = (m.get("macro") or {}).get("auc")
+    else:
+        score = pred[f"p_{m['positive']}"].to_numpy(dtype=float)
+        thr = float((m.get("val_threshold") or {}).get("threshold", math.nan))
+        at_rule = one_class_share(score, float(m.get("threshold", 0.5)))
+        at_thr = one_class_share(score, thr)
+        spread = float(score.std()) if score.size else math.nan
+        test_auc = m.get("auc")
     return {
         "key": run.path.name,
         "model": cfg.get("model"),
@@ -58,41 +71,13 @@ def audit_run(run) -> dict:
         "epochs_run": train.get("epochs_run"),
         "select": select,
         "val_at_kept": val_at_kept,
-        "test_auc": m.get("auc"),
+        "test_auc": test_auc,
         "train_loss_drop": (float(hist["train_loss"].iloc[0] - hist["train_loss"].iloc[-1])
                             if "train_loss" in hist and len(hist) else math.nan),
-        "one_class_share_at_0.5": one_class_share(score, float(m.get("threshold", 0.5))),
+        "one_class_share_at_0.5": at_rule,
         "val_threshold": thr,
-        "one_class_share_at_val_threshold": one_class_share(score, thr),
-        "score_spread": float(score.std()) if score.size else math.nan,
-        "dirty": bool(run.provenance.get("git", {}).get("dirty")),
-        "commit": (run.provenance.get("git", {}).get("commit") or "")[:12],
-    }
-
-
-def _audit_multiclass(run, m, cfg, train, pred) -> dict:
-    """The same checks for a single-label multi-class run, whose paper rule is the argmax: the
-    share of the most frequent predicted class stands in "at 0.5" (no validation threshold), and
-    the spread is the largest std of any class's probability (constant only if all are)."""
-    probs = pred[[f"p_{c}" for c in m["classes"]]].to_numpy(dtype=float)
-    called = probs.argmax(1)
-    hist = run.history
-    kept, select = train.get("best_epoch"), train.get("select")
-    score_col = "val_auc" if select == "last" else select
-    row = hist[hist["epoch"] == kept] if kept is not None and score_col in hist else hist.iloc[:0]
-    return {
-        "key": run.path.name, "model": cfg.get("model"), "loss": cfg.get("loss"),
-        "subsample": cfg.get("subsample"), "seed": cfg.get("seed"),
-        "kept_epoch": kept, "epochs_run": train.get("epochs_run"), "select": select,
-        "val_at_kept": float(row[score_col].iloc[0]) if len(row) else math.nan,
-        "test_auc": (m.get("macro") or {}).get("auc"),
-        "train_loss_drop": (float(hist["train_loss"].iloc[0] - hist["train_loss"].iloc[-1])
-                            if "train_loss" in hist and len(hist) else math.nan),
-        "one_class_share_at_0.5": (float(np.bincount(called).max() / called.size)
-                                   if called.size else math.nan),
-        "val_threshold": math.nan,
-        "one_class_share_at_val_threshold": math.nan,
-        "score_spread": float(probs.std(axis=0).max()) if called.size else math.nan,
+        "one_class_share_at_val_threshold": at_thr,
+        "score_spread": spread,
         "dirty": bool(run.provenance.get("git", {}).get("dirty")),
         "commit": (run.provenance.get("git", {}).get("commit") or "")[:12],
     }
