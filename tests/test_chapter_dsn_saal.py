@@ -59,7 +59,7 @@ def test_profile_table_has_a_note_for_every_setting():
 def test_config_is_a_valid_run_experiment_config():
     cfg = ch.experiment_config("cpu", "dsn_vgg16_bn", "saal", seed=2)
     norm = normalise_config(cfg)  # unknown keys or bad TrainConfig fields would raise
-    assert norm["train"]["optimizer"] == "sgd" and norm["train"]["select"] == "val_auc"
+    assert norm["train"]["optimizer"] == "sgd" and norm["train"]["select"] == "last"
     assert norm["train"]["scheduler_kwargs"] == {"step_size": 5, "gamma": 0.1}
     assert norm["seed"] == 2 and norm["train"]["seed"] == 2
     assert cfg["model_kwargs"]["pretrained"] is False
@@ -379,3 +379,57 @@ def test_profile_vs_paper_marks_departures():
     t = views.profile_vs_paper(ch.SPEC, "cpu")
     assert t.loc["epochs", "differs"] and not t.loc["lr", "differs"]
     assert t.loc["lr", "where the paper says it"] == "§4.3"
+
+
+# ---------------------------------------------------------------- the resolution ablation (07)
+
+
+def test_resolution_grid_is_the_baseline_at_other_sizes_only():
+    grid = ch.resolution_grid("cpu")
+    p = load_profile("dsn_saal", "cpu")
+    assert [(c["model"], c["loss"], c["seed"], c["image_size"]) for c in grid] == [
+        ("vgg16_bn", "ce", s, 32) for s in p["seeds"]]
+    base = ch.experiment_config("cpu", "vgg16_bn", "ce", 0)
+    # only the input size differs from the profile's baseline run of the same seed
+    assert {k for k in base if base[k] != grid[0][k]} == {"image_size"}
+    assert ch.resolution_grid("cpu", sizes=[64]) == []  # the profile's own size is no ablation
+    assert ch.resolution_grid("smoke") == [] and ch.resolution_grid("paper") == []
+
+
+def test_reference_plan_keeps_its_first_25_and_ends_the_tables_before_the_ablation():
+    plan = ch.reference_grid("cpu")
+    keys = _keys(plan)
+    assert len(set(keys)) == len(plan)
+    ablation = [c for c in plan if ch.describe(c)["ablation"]]
+    assert _keys(ablation) == _keys(ch.resolution_grid("cpu"))
+    # the ablation follows the 25 table configurations and precedes the rest of the grid
+    assert [plan.index(c) for c in ablation] == [25, 26, 27]
+    assert set(_keys(plan)) - set(_keys(ablation)) == set(_keys(ch.grid("cpu")))
+
+
+def test_an_ablation_run_fills_no_table_row():
+    d = ch.describe(ch.resolution_grid("cpu")[0])
+    assert d["ablation"] == "input 32 px" and d["input_px"] == 32
+    assert all(d[k] is None for k in ("table3", "table4", "table5", "table6", "table6_method"))
+    d = ch.describe(ch.experiment_config("cpu", "vgg16_bn", "ce", 0))
+    assert d["ablation"] is None and d["table3"] == "VGG-16 [29]"
+    # a configuration of no named profile is not called an ablation
+    assert ch.describe({**ch.experiment_config("cpu", "vgg16_bn", "ce", 0), "profile": "mine"})["ablation"] is None
+
+
+def test_resolution_ablation_pairs_by_seed(tmp_path):
+    store = RunStore(tmp_path)
+    y = np.array([0, 0, 0, 1, 1, 1])
+    good = np.array([0.1, 0.2, 0.6, 0.7, 0.8, 0.9])   # AUC 1
+    worse = np.array([0.1, 0.7, 0.6, 0.5, 0.8, 0.9])  # AUC 7/9
+    runs = [_fake_run(store, ch.experiment_config("cpu", "vgg16_bn", "ce", 0), y, good, 0.8),
+            _fake_run(store, ch.experiment_config("cpu", "vgg16_bn", "ce", 1), y, good, 0.9),
+            _fake_run(store, ch.resolution_grid("cpu", seeds=[0])[0], y, worse, 0.5)]
+    frame = views.runs_frame(ch.SPEC, runs)
+    table = view.resolution_ablation(frame).set_index("input px")
+    assert table.loc[64, "runs"] == 2 and table.loc[64, "AUC"] == "1.000 ± 0.000"
+    assert table.loc[32, "AUC"] == "0.778"
+    # paired with seed 0 only: 7/9 − 1 and 0.5 − 0.8
+    assert table.loc[32, "Δ AUC"] == "-0.222" and table.loc[32, "Δ accuracy (0.5)"] == "-0.300"
+    assert table.loc[32, "paired seeds"] == 1
+    assert view.resolution_ablation(frame[frame["ablation"].isna()]).empty

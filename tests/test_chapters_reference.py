@@ -15,10 +15,12 @@ def test_dsn_saal_plan_puts_the_required_tables_first():
     plan = dsn_saal.reference_grid("cpu")
     full = dsn_saal.grid("cpu")
     keys = [canonical_json(c) for c in plan]
-    # Each configuration once, and the plan covers the whole grid.
+    # Each configuration once, and the plan covers the whole grid plus the resolution ablation.
     assert len(set(keys)) == len(keys)
-    assert set(keys) == {canonical_json(c) for c in full}
-    rows = [(c["model"], c["loss"], dsn_saal.keep_covid_of(c), c["seed"]) for c in plan]
+    ablation = {canonical_json(c) for c in dsn_saal.resolution_grid("cpu")}
+    assert set(keys) == {canonical_json(c) for c in full} | ablation and ablation
+    rows = [(c["model"], c["loss"], dsn_saal.keep_covid_of(c), c["seed"]) for c in plan
+            if not dsn_saal.describe(c)["ablation"]]
     assert rows[:4] == [("vgg16_bn", "ce", 1.0, 0), ("resnet50", "ce", 1.0, 0),
                         ("densenet169", "ce", 1.0, 0), ("dsn_vgg16_bn", "saal", 1.0, 0)]
     # Table 6 at 25 % and 10 % with seed 0 follows, then Table 5's remaining losses.

@@ -143,6 +143,20 @@ def backbone_grid(profile: str | dict, backbones: list[str] | None = None,
     return [experiment_config(p, m, l, s, **overrides) for s in _seeds(p, seeds) for m, l in rows]
 
 
+def resolution_grid(profile: str | dict, sizes: list[int] | None = None,
+                    seeds: list[int] | None = None, **overrides: Any) -> list[dict[str, Any]]:
+    """The resolution ablation of ``07-reported-vs-rerun``: the baseline (VGG-16-BN with CE, the
+    whole training set) at each input size of the profile's ``resolution_ablation`` and
+    otherwise the profile's recipe, every seed. Paired by seed with the profile's own baseline
+    runs, the score difference measures how much the input size alone moves the re-run (one of
+    the causes of its gap to the paper, which used 224 px). These runs fill no table row
+    (:func:`~covidnb.chapters.dsn_saal_tables.ablation_of`)."""
+    p = settings(profile)
+    sizes = [int(s) for s in (p.get("resolution_ablation") or [] if sizes is None else sizes)]
+    return [experiment_config(p, *BASELINE, s, **{**overrides, "image_size": size})
+            for s in _seeds(p, seeds) for size in sizes if size != int(p["image_size"])]
+
+
 EXPERIMENTS = {
     "loss_ablation": loss_ablation_grid,
     "imbalance": imbalance_grid,
@@ -184,7 +198,8 @@ def reference_grid(profile: str | dict, **overrides: Any) -> list[dict[str, Any]
     2. Table 6 at 25 % and 10 % with the first seed (100 % is step 1's baseline and DSN-SAAL);
     3. Table 5 with the first seed (focal, CB, SCE on VGG-16-BN; DSN-VGG-16-BN with CE);
     4. Table 6 at 100 / 25 / 10 % with the other seeds;
-    5. everything else of :func:`grid` (Table 6 at 5 % and 1 %, the other backbones, more seeds).
+    5. the resolution ablation (:func:`resolution_grid`), which re-runs no table row;
+    6. everything else of :func:`grid` (Table 6 at 5 % and 1 %, the other backbones, more seeds).
 
     A run stopped anywhere has the most complete tables it could have so far.
     """
@@ -197,6 +212,7 @@ def reference_grid(profile: str | dict, **overrides: Any) -> list[dict[str, Any]
         imbalance_grid(p, ratios=[0.25, 0.1], seeds=first, **overrides),
         loss_ablation_grid(p, seeds=first, **overrides),
         imbalance_grid(p, ratios=[1.0, 0.25, 0.1], seeds=rest, **overrides) if rest else [],
+        resolution_grid(p, **overrides),
         grid(p, **overrides),
     ]
     return _unique(c for step in steps for c in step)

@@ -61,10 +61,8 @@ def describe(config: dict) -> dict[str, Any]:
     keep = keep_covid_of(config)
     proposed = (model, loss) == PROPOSED
     full = keep == 1.0  # Tables 3-5 use the whole training set
-    return {
-        "model": model, "backbone": backbone, "dsn": dsn, "loss": loss, "keep_covid": keep,
-        "network": ("DSN-" if dsn else "") + NETWORK_NAMES.get(backbone, backbone),
-        "Loss": LOSS_NAMES.get(loss, loss),
+    ablation = ablation_of(config)
+    rows = {
         "table3": (DSN_SAAL if proposed else TABLE3_NAMES.get(model) if loss == "ce" else None)
         if full else None,
         "table4": (f"{TABLE4_NAMES[backbone]} | {'DSN' if dsn else 'Baseline'}"
@@ -73,6 +71,27 @@ def describe(config: dict) -> dict[str, Any]:
         "table6": (TABLE6_NAMES.get(keep) if (model, loss) in (BASELINE, PROPOSED) else None),
         "table6_method": "Base." if (model, loss) == BASELINE else ("D.S." if proposed else None),
     }
+    if ablation:  # another input size than its profile's: no row of the paper's tables
+        rows = dict.fromkeys(rows)
+    return {
+        "model": model, "backbone": backbone, "dsn": dsn, "loss": loss, "keep_covid": keep,
+        "network": ("DSN-" if dsn else "") + NETWORK_NAMES.get(backbone, backbone),
+        "Loss": LOSS_NAMES.get(loss, loss), **rows, "input_px": config.get("image_size"),
+        "ablation": ablation,
+    }
+
+
+def ablation_of(config: dict) -> str | None:
+    """``"input N px"`` when the run's input size is not its profile's (the resolution ablation
+    of ``07-reported-vs-rerun``, :func:`covidnb.chapters.dsn_saal.resolution_grid`), else
+    ``None``. Such a run re-runs no row of the paper's tables."""
+    from covidnb.profiles import load_profile
+
+    try:
+        size = int(load_profile("dsn_saal", config["profile"])["image_size"])
+    except (KeyError, TypeError):  # a configuration of no named profile is no ablation of one
+        return None
+    return None if config.get("image_size") in (None, size) else f"input {config['image_size']} px"
 
 
 def _cols(*names: str, suffix: str = "") -> dict[str, str]:

@@ -1,6 +1,7 @@
 """What only the ``dsn_saal`` chapter's notebooks show (Hu et al. 2021): Table 6's change in
 sensitivity, SAAL's gradient signs and α/β trajectories, the kept-fraction counts, the §3.1
-preprocessing steps, DSN side-output shapes, parameter counts and Fig. 7's Grad-CAM pairs.
+preprocessing steps, DSN side-output shapes, parameter counts, Fig. 7's Grad-CAM pairs and the
+resolution ablation.
 
 Everything every chapter shows — runs → frame, mean ± std tables, reported vs re-run, claims,
 ROC / confusion / curves, the profile-vs-paper table — is the shared view layer
@@ -233,3 +234,33 @@ def cam_pairs_with_cams(runs: Sequence) -> pd.DataFrame:
     rows = [{"keep_covid": k, "seed": s, "runs": v} for (k, s), v in found.items() if len(v) == 2]
     frame = pd.DataFrame(rows, columns=["keep_covid", "seed", "runs"])
     return frame.sort_values(["keep_covid", "seed"], ascending=[False, True], ignore_index=True)
+
+
+RESOLUTION_METRICS = {"auc": "AUC", "accuracy": "accuracy (0.5)", "accuracy@val": "accuracy (validation threshold)"}
+
+
+def resolution_ablation(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """The resolution ablation (:func:`covidnb.chapters.dsn_saal.resolution_grid`) from a runs
+    frame: one row per input size of the baseline (VGG-16-BN, CE, whole training set) — the
+    profile's own size and each ablation size — with each metric's mean ± std over seeds, and,
+    for an ablation size, the difference to the profile-size run of the same seed (paired, so
+    the split and the initial draw are shared). AUC first: it needs no threshold. Empty when the
+    frame holds no ablation run."""
+    from covidnb.chapters.views.tables import mean_std_cell
+
+    base = frame[(frame["model"] == "vgg16_bn") & (frame["loss"] == "ce") & (frame["keep_covid"] == 1.0)]
+    if base.empty or base["ablation"].isna().all():
+        return pd.DataFrame()
+    at_profile = base[base["ablation"].isna()].set_index("seed")
+    rows = []
+    for px, g in sorted(base.groupby("input_px"), key=lambda kv: -kv[0]):
+        row = {"input px": int(px), "runs": len(g)}
+        for col, name in RESOLUTION_METRICS.items():
+            row[name] = mean_std_cell(g[col].to_numpy(float), digits=digits)
+        if g["ablation"].notna().all():
+            paired = g.set_index("seed")[list(RESOLUTION_METRICS)].sub(at_profile[list(RESOLUTION_METRICS)]).dropna(how="all")
+            for col, name in RESOLUTION_METRICS.items():
+                row[f"Δ {name}"] = mean_std_cell(paired[col].to_numpy(float), digits=digits)
+            row["paired seeds"] = len(paired)
+        rows.append(row)
+    return pd.DataFrame(rows).astype(object).fillna("")

@@ -93,22 +93,28 @@ def _positions(n: int, limit: int | None = None, items: list[int] | None = None)
 
 def _label(cfg: dict, varying: tuple[str, ...] = ()) -> str:
     """What a plan line shows: model, seed, the loss and subsample where the config has them, and
-    the ``varying`` dataset settings (those that tell plan entries apart: a fold, a sampler, an
-    audit's view), so that no two lines of a plan read the same."""
+    the ``varying`` settings (those that tell plan entries apart: a fold, a sampler, an audit's
+    view, an ablation's input size), so that no two lines of a plan read the same."""
     extra = {k: cfg[k] for k in ("loss", "subsample") if cfg.get(k)}
     kw = cfg.get("dataset_kwargs") or {}
     extra.update({k: kw[k] for k in varying if k in kw})
+    extra.update({k: cfg[k] for k in varying if k in TOP_LEVEL_VARYING and k in cfg})
     return f"{cfg['model']} seed {cfg['seed']}" + (f" {extra}" if extra else "")
 
 
+TOP_LEVEL_VARYING = ("image_size",)  # configuration keys outside dataset_kwargs a plan may vary
+
+
 def _varying(plan: list[dict]) -> tuple[str, ...]:
-    """The dataset settings whose value differs between entries of ``plan`` (the seed aside)."""
+    """The dataset settings (and :data:`TOP_LEVEL_VARYING` keys) whose value differs between
+    entries of ``plan`` (the seed aside)."""
     import json
 
     keys = sorted({k for cfg in plan for k in (cfg.get("dataset_kwargs") or {})} - {"split_seed"})
     seen = {k: {json.dumps((cfg.get("dataset_kwargs") or {}).get(k), sort_keys=True) for cfg in plan}
             for k in keys}
-    return tuple(k for k in keys if len(seen[k]) > 1)
+    top = tuple(k for k in TOP_LEVEL_VARYING if len({json.dumps(cfg.get(k)) for cfg in plan}) > 1)
+    return tuple(k for k in keys if len(seen[k]) > 1) + top
 
 
 def _cam_spec(chapter: str, cfg: dict) -> dict | None:
