@@ -266,3 +266,24 @@ def test_weights_are_copied_only_when_a_score_can_keep_an_earlier_epoch(monkeypa
     assert (len(calls) >= 1) == bool(copies)
     if not copies:
         assert res.best_epoch == 3
+
+
+@pytest.mark.parametrize("select,writes", [("last", [3]), ("val_loss", None)])
+def test_best_pt_is_written_once_when_the_last_epoch_is_kept(tmp_path, monkeypatch, select, writes):
+    import covidnb.train.loop as loop
+
+    epochs = []
+    real = loop.save_best
+    monkeypatch.setattr(loop, "save_best", lambda ckpt, epoch, *a: (epochs.append(epoch), real(ckpt, epoch, *a)))
+    tr, va = ToyDataset(48, seed=0), ToyDataset(16, seed=1, split="val")
+    seed_everything(0)
+    model = build_model("tinycnn", in_channels=1, num_classes=2)
+    res = fit(model, nn.CrossEntropyLoss(), tr, va, _cfg(epochs=3, select=select), checkpoint_dir=tmp_path)
+    saved = torch.load(tmp_path / "best.pt", weights_only=False)
+    assert saved["epoch"] == res.best_epoch
+    if writes is not None:  # "last": once, after the final epoch, with the final weights
+        assert epochs == writes and res.best_epoch == 3
+        for k, v in model.state_dict().items():
+            assert torch.equal(saved["model"][k], v)
+    else:  # a score: at every improvement, the first epoch always
+        assert epochs[0] == 1 and epochs == sorted(set(epochs))
