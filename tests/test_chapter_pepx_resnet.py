@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
+import torch
 import pytest
 
 from covidnb.chapters import pepx_resnet as ch
@@ -135,3 +137,42 @@ def test_closing_note_reads_the_committed_reference(shared_data):
     assert f"{sum(s >= 1.0 for s in shares)} of {len(runs)} runs" in note
     assert f"{sum(s >= 0.9 for s in shares)} call at least 90 %" in note
     assert ("04-evaluation" in note) == any(s >= 1.0 for s in shares)
+
+
+class _TwoSourceSplit:
+    """A stand-in split: 1-channel images whose brightness is set by the source (or not)."""
+
+    sources_in_pool = ("cohen", "figure1")
+    synthetic = False
+
+    def __init__(self, n, offset, visible, seed):
+        rng = np.random.default_rng(seed)
+        self.patients = [f"p{offset + i // 2}" for i in range(n)]  # two images per patient
+        self.src = ["figure1" if (offset + i // 2) % 2 else "cohen" for i in range(n)]
+        self.images = [torch.from_numpy(rng.random((1, 24, 24)).astype("float32") * 0.5
+                                        + (0.4 if visible and s == "figure1" else 0.0))
+                       for s in self.src]
+
+    def __len__(self):
+        return len(self.src)
+
+    def __getitem__(self, i):
+        return {"image": self.images[i]}
+
+    def to_frame(self):
+        return pd.DataFrame({"patient_id": self.patients, "source": self.src})
+
+
+@pytest.mark.parametrize("visible", [True, False])
+def test_source_probe_finds_a_visible_source_only(visible):
+    splits = [_TwoSourceSplit(40, 0, visible, 0), _TwoSourceSplit(20, 20, visible, 1)]
+    feats, source, patient = view.probe_features(splits)
+    assert len(source) == 60 and len(set(patient)) == 30 and source.sum() == 30
+    assert feats[f"grey levels, {view.PROBE_SIZE} × {view.PROBE_SIZE}"].shape == (60, view.PROBE_SIZE ** 2)
+    hist = feats[f"grey-level histogram, {view.PROBE_BINS} bins"]
+    np.testing.assert_allclose(hist.sum(1), 1.0, rtol=1e-5)  # shares of the pixels
+    table = view.source_probe(splits, permutations=9).set_index("features")
+    if visible:
+        assert (table["AUC (out of fold)"] > 0.9).all() and (table["permutation p"] == 0.1).all()
+    else:
+        assert (table["AUC (out of fold)"] < 0.8).all() and (table["permutation p"] > 0.1).any()

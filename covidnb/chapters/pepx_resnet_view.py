@@ -269,6 +269,48 @@ def source_class_table(datasets: Mapping[str, Any]) -> pd.DataFrame:
     return pd.crosstab([f["split"], f["source"]], f["label"]).reindex(columns=list(CLASSES), fill_value=0)
 
 
+PROBE_SIZE = 16  # side of the pooled pixel grid the probe reads (256 features for ~111 images)
+PROBE_BINS = 32  # grey-level histogram bins
+
+
+def probe_features(datasets: Sequence) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Every image of the opened splits once, as the network sees it (after the dataset's
+    resizing and scaling): the grey levels average-pooled to ``PROBE_SIZE`` × ``PROBE_SIZE``, and
+    their histogram; with each image's source (1 = the second source of the pool) and patient."""
+    import torch
+    import torch.nn.functional as F
+
+    pixels, hist, source, patient = [], [], [], []
+    for ds in datasets:
+        order = list(ds.sources_in_pool)
+        frame = ds.to_frame()
+        for i in range(len(ds)):
+            img = ds[i]["image"].float().mean(0, keepdim=True)[None]
+            pixels.append(F.adaptive_avg_pool2d(img, PROBE_SIZE).flatten().numpy())
+            hist.append(torch.histc(img, bins=PROBE_BINS, min=0.0, max=1.0).numpy() / img.numel())
+            source.append(order.index(frame["source"].iloc[i]))
+            patient.append(frame["patient_id"].iloc[i])
+    feats = {f"grey levels, {PROBE_SIZE} × {PROBE_SIZE}": np.stack(pixels),
+             f"grey-level histogram, {PROBE_BINS} bins": np.stack(hist)}
+    return feats, np.asarray(source), np.asarray(patient)
+
+
+def source_probe(datasets: Sequence, permutations: int = 100, seed: int = 0) -> pd.DataFrame:
+    """The shortcut audit's second estimator of "is the source visible in the image?": a fixed
+    L2 logistic regression on :func:`probe_features`, every image held out once (5 folds, whole
+    patients), with a permutation p-value (:func:`covidnb.metrics.probe.grouped_probe`)."""
+    from covidnb.metrics.probe import grouped_probe
+
+    feats, source, patient = probe_features(datasets)
+    rows = []
+    for name, x in feats.items():
+        r = grouped_probe(x, source, patient, permutations=permutations, seed=seed)
+        rows.append({"features": name, "images": r["images"], "patients": r["groups"],
+                     "AUC (out of fold)": r["auc"], "AUC reached by chance (95 %)": r["null_95"],
+                     "permutation p": r["p_value"], "permutations": r["permutations"]})
+    return pd.DataFrame(rows)
+
+
 # -- intervals ----------------------------------------------------------------------------------
 def _confusion(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
     k = scores.shape[1]
