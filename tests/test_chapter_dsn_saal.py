@@ -431,5 +431,5 @@ def test_resolution_ablation_pairs_by_seed(tmp_path):
     assert table.loc[32, "AUC"] == "0.778"
     # paired with seed 0 only: 7/9 − 1 and 0.5 − 0.8
     assert table.loc[32, "Δ AUC"] == "-0.222" and table.loc[32, "Δ accuracy (0.5)"] == "-0.300"
-    assert table.loc[32, "paired seeds"] == 1
+    assert table.loc[32, "paired seeds"] == 1 and isinstance(table.loc[32, "paired seeds"], int)
     assert view.resolution_ablation(frame[frame["ablation"].isna()]).empty

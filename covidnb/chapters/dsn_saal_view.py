@@ -263,4 +263,4 @@ def resolution_ablation(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
                 row[f"Δ {name}"] = mean_std_cell(paired[col].to_numpy(float), digits=digits)
             row["paired seeds"] = len(paired)
         rows.append(row)
-    return pd.DataFrame(rows).astype(object).fillna("")
+    return pd.DataFrame(rows, dtype=object).fillna("")
