@@ -20,6 +20,7 @@ import pandas as pd
 
 from covidnb.chapters.dsn_saal import TABLE6_NAMES, describe, settings
 from covidnb.chapters.views.figures import cam_rows
+from covidnb.chapters.views.frames import VAL_SUFFIX
 
 
 # -- tables -------------------------------------------------------------------------------------
@@ -236,7 +237,8 @@ def cam_pairs_with_cams(runs: Sequence) -> pd.DataFrame:
     return frame.sort_values(["keep_covid", "seed"], ascending=[False, True], ignore_index=True)
 
 
-RESOLUTION_METRICS = {"auc": "AUC", "accuracy": "accuracy (0.5)", "accuracy@val": "accuracy (validation threshold)"}
+RESOLUTION_METRICS = {"auc": "AUC", "accuracy": "accuracy (0.5)",
+                      "accuracy" + VAL_SUFFIX: "accuracy (validation threshold)"}
 
 
 def resolution_ablation(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:

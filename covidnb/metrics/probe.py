@@ -9,6 +9,10 @@ held-out image (k-fold, whole patients per fold), so its out-of-fold AUC uses al
 shuffling the label between patients says how often chance alone reaches that AUC
 (Ojala & Garriga 2010, test 1). Nothing is tuned: the model and its regularisation are fixed
 beforehand, so there is no choice that could be fitted to the folds.
+
+scikit-learn's ``permutation_test_score`` is not used: given ``groups`` it shuffles labels only
+*within* each group, and a patient's source is the same on all its images, so every shuffle
+would leave the labels unchanged. Here the labels move between whole patients.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ def grouped_probe(features: np.ndarray, labels: Sequence[int], groups: Sequence[
                   seed: int = 0) -> dict[str, Any]:
     """Out-of-fold AUC of :func:`out_of_fold_scores` for the binary ``labels``, and its
     permutation p-value: the share of ``permutations`` shufflings of the label between groups
-    (the folds redrawn each time) whose AUC is at least the observed one, counting the observed
+    (the stratified folds recomputed for each shuffled labelling) whose AUC is at least the observed one, counting the observed
     labelling itself, (1 + k) / (1 + permutations)."""
     x = np.asarray(features, dtype=float).reshape(len(labels), -1)
     y, g = np.asarray(labels, dtype=int), np.asarray(groups)
