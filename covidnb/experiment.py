@@ -296,9 +296,9 @@ def run_experiment(
         preds = predict(model, splits["test"], tcfg)
         run.save_predictions(preds)
         metrics = metrics_from_predictions(preds, classes, multilabel)
-        if metrics.get("task") == "binary" and splits["val"] is not None:
-            metrics["val_threshold"] = _val_operating_point(run, model, splits["val"], preds,
-                                                            classes, tcfg)
+        if metrics.get("task") in OPERATING_KEY and splits["val"] is not None:
+            metrics[OPERATING_KEY[metrics["task"]]] = _val_operating_point(
+                run, model, splits["val"], preds, classes, tcfg)
         metrics["synthetic"] = synthetic
         metrics["training"] = {
             "best_epoch": result.best_epoch,
@@ -337,15 +337,25 @@ def run_experiment(
         return run
 
 
+# where a record keeps its operating point chosen on validation, per task
+OPERATING_KEY = {"binary": "val_threshold", "multiclass": "val_offsets"}
+
+
 def _val_operating_point(run: Run, model, val_ds, test_preds, classes, tcfg) -> dict:
-    """Test metrics at the threshold chosen on the validation split (Youden's J), beside the
-    paper's 0.5; the validation predictions are kept in the record so anyone can redo it."""
-    from covidnb.metrics.operating import at_validation_threshold
+    """Test metrics at the operating point chosen on the validation split, beside the paper's
+    rule: a binary run's threshold (Youden's J, against 0.5), a multi-class run's per-class
+    offsets (balanced accuracy, against the argmax); the validation predictions are kept in the
+    record so anyone can redo it (:mod:`covidnb.metrics.operating`)."""
+    from covidnb.metrics.operating import at_validation_offsets, at_validation_threshold
     from covidnb.runs.atomic import atomic_write_csv
     from covidnb.train import predict
 
     val_preds = predict(model, val_ds, tcfg)
     atomic_write_csv(run.path / VAL_PREDICTIONS, val_preds)
+    if len(classes) > 2:
+        cols = [f"p_{c}" for c in classes]
+        return at_validation_offsets(val_preds["label"], val_preds[cols].to_numpy(float),
+                                     test_preds["label"], test_preds[cols].to_numpy(float), classes)
     col = f"p_{classes[1]}"
     return at_validation_threshold(val_preds["label"], val_preds[col],
                                    test_preds["label"], test_preds[col])

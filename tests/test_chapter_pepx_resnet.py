@@ -176,3 +176,31 @@ def test_source_probe_finds_a_visible_source_only(visible):
         assert (table["AUC (out of fold)"] > 0.9).all() and (table["permutation p"] == 0.1).all()
     else:
         assert (table["AUC (out of fold)"] < 0.8).all() and (table["permutation p"] > 0.1).any()
+
+
+def test_per_class_columns_at_the_validation_offsets():
+    # argmax: nothing called pneumonia (its precision undefined); at the offsets chosen on
+    # validation one pneumonia image is called pneumonia and one COVID-19 image is not
+    import math
+
+    class Rec:
+        metrics = {"task": "multiclass", "classes": list(ch.CLASSES), "accuracy": 0.6,
+                   "confusion_matrix": [[1, 0, 1], [0, 0, 2], [0, 0, 6]],
+                   "val_offsets": {"offsets": {"normal": 0.0, "pneumonia": 1.25, "COVID-19": 0.0},
+                                   "confusion_matrix": [[1, 0, 1], [0, 1, 1], [0, 1, 5]],
+                                   "accuracy": 0.7}}
+
+    row = view.run_columns(Rec())
+    f = pd.DataFrame([{**row, "accuracy": 0.6, "accuracy@val": 0.7}])
+    assert math.isnan(f.loc[0, "precision_pneumonia"])
+    at_val = view.at_validation_offsets(f)
+    assert at_val.loc[0, "precision_pneumonia"] == pytest.approx(0.5)
+    assert at_val.loc[0, "sensitivity_COVID-19"] == pytest.approx(5 / 6)
+    assert at_val.loc[0, "accuracy"] == pytest.approx(0.7)
+    assert at_val.loc[0, "operating point"] == view.OFFSETS_LABEL
+    assert row["val_offsets"] == "normal +0.00, pneumonia +1.25, COVID-19 +0.00"
+    # a run without offsets shows NaN at the validation point, never its argmax value
+    Rec.metrics = {k: v for k, v in Rec.metrics.items() if k != "val_offsets"}
+    none = view.at_validation_offsets(pd.DataFrame([{**view.run_columns(Rec()), "accuracy": 0.6,
+                                                      "accuracy@val": math.nan}]))
+    assert math.isnan(none.loc[0, "f1_normal"]) and math.isnan(none.loc[0, "accuracy"])

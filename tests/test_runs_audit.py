@@ -75,3 +75,29 @@ def test_multiclass_run_is_audited_by_its_argmax(tmp_path):
     assert row["score_spread"] == pytest.approx(probs[:, 2].std())  # class c varies most
     s = audit_summary(audit_store(store))
     assert s["collapsed at 0.5"] == 0 and s["collapsed at the recorded threshold"] == 0
+
+
+def test_multiclass_run_at_its_validation_offsets(tmp_path):
+    # argmax calls 9 of 10 test images c (collapsed); the offsets chosen on validation spread the
+    # calls 3 / 3 / 4 (their confusion matrix's column sums): not collapsed at the recorded point
+    store = RunStore(tmp_path)
+    probs = np.tile([0.2, 0.3, 0.5], (10, 1))
+    probs[0] = [0.6, 0.2, 0.2]
+
+    def body(run):
+        run.save_history(pd.DataFrame({"epoch": [1, 2], "train_loss": [1.1, 0.6],
+                                       "val_auc": [0.6, 0.7]}))
+        run.save_predictions(pd.DataFrame({"sample_id": [f"s{i}" for i in range(10)],
+                                           "label": [0, 0, 0, 1, 1, 1, 2, 2, 2, 2],
+                                           "p_a": probs[:, 0], "p_b": probs[:, 1], "p_c": probs[:, 2]}))
+        run.save_metrics({"task": "multiclass", "classes": ["a", "b", "c"], "macro": {"auc": 0.7},
+                          "training": {"best_epoch": 2, "epochs_run": 2, "select": "last"},
+                          "val_offsets": {"offsets": {"a": 0.0, "b": 0.5, "c": -0.25},
+                                          "confusion_matrix": [[2, 1, 0], [0, 2, 1], [1, 0, 3]]}})
+
+    store.run({"chapter": "t", "model": "m", "seed": 0}, body, log=lambda s: None)
+    row = audit_store(store).iloc[0]
+    assert row["one_class_share_at_0.5"] == pytest.approx(0.9)
+    assert row["one_class_share_at_val_threshold"] == pytest.approx(0.4)
+    s = audit_summary(audit_store(store))
+    assert s["collapsed at 0.5"] == 1 and s["collapsed at the recorded threshold"] == 0

@@ -122,6 +122,22 @@ def test_binary_end_to_end_and_reuse(tmp_path, toy_data, fit_calls):
     assert len(t) == 2 and set(t["seed"]) == {0, 1}
 
 
+def test_multiclass_run_records_its_validation_offsets(tmp_path, toy_data):
+    import pandas as pd
+
+    from covidnb.metrics.operating import class_offsets
+
+    run = run_experiment(_config(dataset="toy3"), store=RunStore(tmp_path), keep_checkpoints=False)
+    m = run.metrics
+    val = pd.read_csv(run.path / "val_predictions.csv")
+    assert len(val) == 12 and "val_threshold" not in m
+    op = m["val_offsets"]
+    # recomputable from the stored validation predictions, and it counts every test image
+    b = class_offsets(val["label"], val[["p_a", "p_b", "p_c"]].to_numpy(float))
+    assert list(op["offsets"].values()) == pytest.approx(list(b))
+    assert np.sum(op["confusion_matrix"]) == m["n"] == 18
+
+
 def test_multiclass_without_val_and_multilabel(tmp_path, toy_data, monkeypatch):
     store = RunStore(tmp_path)
     run = run_experiment(

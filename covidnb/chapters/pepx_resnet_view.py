@@ -17,11 +17,14 @@ import numpy as np
 import pandas as pd
 
 from covidnb.chapters import views
+from covidnb.chapters.views.frames import VAL_SUFFIX
 from covidnb.chapters.contract import Comparison
 from covidnb.chapters.pepx_resnet import CLASSES, LOSS_NAMES, PAPER_CLASSES, SPEC
 
 PER_CLASS = ("precision", "sensitivity", "f1", "auc")
 TABLE_METRIC = {"2": "precision", "3": "sensitivity", "4": "f1"}
+# a multi-class run's operating point chosen on validation (covidnb.metrics.operating.class_offsets)
+OFFSETS_LABEL = "class offsets chosen on validation (max balanced accuracy)"
 
 
 def column(metric: str, cls: str) -> str:
@@ -53,7 +56,38 @@ def run_columns(run) -> dict[str, float]:
     # a two-class task (the audit's source target) records one AUC, of its second class
     auc = m.get("auc") if m.get("task") == "binary" else (m.get("macro") or {}).get("auc")
     out["auc_macro"] = math.nan if auc is None else float(auc)
+    # the same per-class values at the class offsets chosen on validation (NaN where none)
+    op = m.get("val_offsets") or {}
+    at_val = per_class_from_confusion(op["confusion_matrix"], classes) if op.get("confusion_matrix") else {}
+    for metric in TABLE_METRIC.values():
+        for c in classes:
+            out[column(metric, c) + VAL_SUFFIX] = at_val.get(column(metric, c), math.nan)
+    offsets = op.get("offsets")
+    out["val_offsets"] = (", ".join(f"{c} {v:+.2f}" for c, v in offsets.items()) if offsets
+                          else op.get("why", "—" if m.get("task") == "multiclass" else None))
     return out
+
+
+def at_validation_offsets(runs_frame: pd.DataFrame) -> pd.DataFrame:
+    """``runs_frame`` with accuracy and every per-class value replaced by its value at the class
+    offsets chosen on each run's validation split (:func:`views.at_validation_threshold` for the
+    shared columns), labelled in an ``operating point`` column; AUC stays. A run whose validation
+    split could not choose offsets shows NaN ("—"), never its argmax value."""
+    out = views.at_validation_threshold(runs_frame)
+    for metric in TABLE_METRIC.values():
+        for c in CLASSES:
+            col = column(metric, c)
+            if col + VAL_SUFFIX in out:
+                out[col] = out[col + VAL_SUFFIX]
+    out["operating point"] = OFFSETS_LABEL
+    return out
+
+
+def called_share_at_offsets(run) -> float:
+    """The share of test images a run puts in its most-called class at its validation offsets
+    (NaN when it has none)."""
+    cm = np.asarray((run.metrics.get("val_offsets") or {}).get("confusion_matrix") or [], dtype=float)
+    return float(cm.sum(0).max() / cm.sum()) if cm.size and cm.sum() else math.nan
 
 
 def frame(runs: Sequence) -> pd.DataFrame:
@@ -388,12 +422,22 @@ def closing_note(runs: Sequence, audit_frame: pd.DataFrame | None, audit_labels:
     for (model, loss), g in f.groupby(["Model", "Loss"], sort=False):
         lines.append(f"- {model}, {loss}: accuracy {g['accuracy'].mean():.3f} ± {g['accuracy'].std():.3f} "
                      f"over {len(g)} seeds, against the paper's {paper.get(model, math.nan):.4f}.")
+    at_val = at_validation_offsets(f)
+    for (model, loss), g in at_val.groupby(["Model", "Loss"], sort=False):
+        defined = g["accuracy"].notna().sum()
+        lines.append(f"- {model}, {loss}, at the {OFFSETS_LABEL}: accuracy "
+                     + (f"{g['accuracy'].mean():.3f} ± {g['accuracy'].std():.3f} over {defined} of "
+                        f"{len(g)} seeds" if defined else f"— (no seed's validation split chose offsets)")
+                     + ".")
     one = [r for r in runs if one_class_share(r) >= 1.0]
     most = [r for r in runs if one_class_share(r) >= 0.9]
-    lines.append(f"- {len(one)} of {len(runs)} runs call every test image one class"
+    shares = [called_share_at_offsets(r) for r in runs]
+    most_val = sum(v >= 0.9 for v in shares if not math.isnan(v))
+    lines.append(f"- {len(one)} of {len(runs)} runs call every test image one class at the argmax"
                  + (f" ({', '.join(sorted({views.label_of(SPEC, r, 'Model') for r in one}))}; "
                     "04-evaluation compares running and batch statistics)" if one else "")
-                 + f"; {len(most)} call at least 90 % of them one class.")
+                 + f"; {len(most)} call at least 90 % of them one class; at their validation offsets "
+                 f"{most_val} of the {sum(not math.isnan(v) for v in shares)} runs that have them do.")
     if audit_frame is not None and len(audit_frame):
         a = audit_frame.assign(task=list(audit_labels)).groupby("task")
         acc, auc, maj = a["accuracy"].mean(), a["auc_macro"].mean(), a["majority_share"].mean()

@@ -33,8 +33,10 @@ def audit_run(run) -> dict:
     """The learn-at-all checks of one finished single-label run (see the module docstring).
 
     A multi-class run's paper rule is the argmax: the share of its most frequent called class
-    stands in "at 0.5", it has no validation threshold, and its spread is the largest std of any
-    class's probability (constant only if every class's is)."""
+    stands in "at 0.5"; its operating point chosen on validation is a set of class offsets
+    (``val_offsets``, :func:`covidnb.metrics.operating.class_offsets`), whose share is read from
+    the confusion matrix recorded with them; its spread is the largest std of any class's
+    probability (constant only if every class's is)."""
     m, cfg = run.metrics, run.config
     train = m.get("training", {})
     pred = run.predictions
@@ -51,7 +53,9 @@ def audit_run(run) -> dict:
         probs = pred[[f"p_{c}" for c in m["classes"]]].to_numpy(dtype=float)
         called = probs.argmax(1)
         at_rule = float(np.bincount(called).max() / called.size) if called.size else math.nan
-        thr, at_thr = math.nan, math.nan
+        thr = math.nan
+        cm = np.asarray((m.get("val_offsets") or {}).get("confusion_matrix") or [], dtype=float)
+        at_thr = float(cm.sum(0).max() / cm.sum()) if cm.size and cm.sum() else math.nan
         spread = float(probs.std(axis=0).max()) if called.size else math.nan
         test_auc = (m.get("macro") or {}).get("auc")
     else:

@@ -84,8 +84,9 @@ def run_row(chapter, run) -> dict:
            "train_counts": (prov.get("train") or {}).get("class_counts")}
     for name in _metric_names() + COUNTS:
         row[name] = m.get(name, math.nan)
-    # the same metrics at the threshold chosen on validation (records made before it: NaN)
-    op = m.get("val_threshold") or {}
+    # the same metrics at the operating point chosen on validation (a binary run's threshold, a
+    # multi-class run's class offsets, which set only its accuracy here; records made before: NaN)
+    op = m.get("val_threshold") or m.get("val_offsets") or {}
     row["val_threshold"] = op.get("threshold", math.nan)
     op = mark_undefined(op) if op else {}
     for name in THRESHOLDED + COUNTS:
