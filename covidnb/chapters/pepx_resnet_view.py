@@ -56,14 +56,18 @@ def run_columns(run) -> dict[str, float]:
     # a two-class task (the audit's source target) records one AUC, of its second class
     auc = m.get("auc") if m.get("task") == "binary" else (m.get("macro") or {}).get("auc")
     out["auc_macro"] = math.nan if auc is None else float(auc)
+    # balanced accuracy (mean sensitivity, chance 1 / K): what the validation offsets maximise
+    out["balanced_accuracy"] = _mean_defined([out.get(column("sensitivity", c), math.nan) for c in classes])
     # the same per-class values at the class offsets chosen on validation (NaN where none)
     op = m.get("val_offsets") or {}
     at_val = per_class_from_confusion(op["confusion_matrix"], classes) if op.get("confusion_matrix") else {}
+    out["balanced_accuracy" + VAL_SUFFIX] = (
+        _mean_defined([at_val[column("sensitivity", c)] for c in classes]) if at_val else math.nan)
     for metric in TABLE_METRIC.values():
         for c in classes:
             out[column(metric, c) + VAL_SUFFIX] = at_val.get(column(metric, c), math.nan)
     offsets = op.get("offsets")
-    out["val_offsets"] = (", ".join(f"{c} {v:+.2f}" for c, v in offsets.items()) if offsets
+    out["val_offsets"] = (", ".join(f"{c} {offsets[c]:+.2f}" for c in classes) if offsets
                           else op.get("why", "—" if m.get("task") == "multiclass" else None))
     return out
 
@@ -88,6 +92,26 @@ def called_share_at_offsets(run) -> float:
     (NaN when it has none)."""
     cm = np.asarray((run.metrics.get("val_offsets") or {}).get("confusion_matrix") or [], dtype=float)
     return float(cm.sum(0).max() / cm.sum()) if cm.size and cm.sum() else math.nan
+
+
+def _mean_defined(values: Sequence[float]) -> float:
+    """The mean, or NaN when any value is undefined (a class absent from the test split)."""
+    return math.nan if any(math.isnan(v) for v in values) else float(np.mean(values))
+
+
+def balanced_accuracy_table(runs_frame: pd.DataFrame, by=("Model", "Loss")) -> pd.DataFrame:
+    """Mean ± std over seeds of balanced accuracy at the argmax and at the validation offsets
+    (what the offsets were chosen to raise; chance is 1 / 3), beside accuracy at both."""
+    rows = []
+    for key, g in runs_frame.groupby(list(by), sort=False):
+        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+        row["balanced accuracy, argmax"] = views.mean_std_cell(g["balanced_accuracy"], 3)
+        row["balanced accuracy, validation offsets"] = views.mean_std_cell(g["balanced_accuracy" + VAL_SUFFIX], 3)
+        row["accuracy, argmax"] = views.mean_std_cell(g["accuracy"], 3)
+        row["accuracy, validation offsets"] = views.mean_std_cell(g["accuracy" + VAL_SUFFIX], 3)
+        row["runs"] = len(g)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(list(by))
 
 
 def frame(runs: Sequence) -> pd.DataFrame:
@@ -132,8 +156,26 @@ def per_class_table(runs_frame: pd.DataFrame, metric: str, by=("Model", "Loss"))
 
 
 # -- figures ------------------------------------------------------------------------------------
-def confusion_3class(runs: Sequence, by=("Model", "Loss")):
-    """One argmax confusion matrix per group (counts summed over its seeds)."""
+def _called(run, at_validation: bool) -> pd.DataFrame | None:
+    """``run``'s test labels and called classes: the argmax, or at its validation offsets
+    (``None`` when it has none)."""
+    from covidnb.metrics.operating import predict_with_offsets
+
+    p = run.predictions
+    scores = p[[f"p_{c}" for c in CLASSES]].to_numpy(float)
+    if not at_validation:
+        return pd.DataFrame({"label": p["label"], "called": scores.argmax(1)})
+    offsets = (run.metrics.get("val_offsets") or {}).get("offsets")
+    if not offsets:
+        return None
+    return pd.DataFrame({"label": p["label"],
+                         "called": predict_with_offsets(scores, [offsets[c] for c in CLASSES])})
+
+
+def confusion_3class(runs: Sequence, by=("Model", "Loss"), at_validation: bool = False):
+    """One confusion matrix per group (counts summed over its seeds): the argmax, or with
+    ``at_validation`` the calls at each run's class offsets chosen on validation (runs without
+    offsets are left out, and the title counts the seeds kept)."""
     import matplotlib.pyplot as plt
 
     from covidnb.plots import confusion_matrix_plot
@@ -141,13 +183,20 @@ def confusion_3class(runs: Sequence, by=("Model", "Loss")):
     groups: dict[str, list[pd.DataFrame]] = {}
     for r in runs:
         label = " | ".join(str(views.label_of(SPEC, r, b)) for b in by)
-        groups.setdefault(label, []).append(r.predictions)
+        called = _called(r, at_validation)
+        if called is not None:
+            groups.setdefault(label, []).append(called)
+    if not groups:  # e.g. records made before runs chose offsets: say so, draw nothing
+        fig, ax = plt.subplots(figsize=(5, 1.2))
+        ax.text(0.5, 0.5, "no run here records class offsets chosen on validation", ha="center",
+                va="center", fontsize=9)
+        ax.axis("off")
+        return fig
     fig, axes = plt.subplots(1, len(groups), figsize=(3.3 * len(groups), 3.2), squeeze=False)
     names = [PAPER_CLASSES[c] for c in CLASSES]
     for ax, (label, preds) in zip(axes[0], groups.items()):
         pred = pd.concat(preds, ignore_index=True)
-        scores = pred[[f"p_{c}" for c in CLASSES]].to_numpy(float)
-        confusion_matrix_plot(pred["label"].to_numpy(int), scores.argmax(1), names, ax=ax,
+        confusion_matrix_plot(pred["label"].to_numpy(int), pred["called"].to_numpy(int), names, ax=ax,
                               title=label + (f"\n(sum of {len(preds)} seeds)" if len(preds) > 1 else ""))
     fig.tight_layout()
     return fig
@@ -428,7 +477,8 @@ def closing_note(runs: Sequence, audit_frame: pd.DataFrame | None, audit_labels:
         lines.append(f"- {model}, {loss}, at the {OFFSETS_LABEL}: accuracy "
                      + (f"{g['accuracy'].mean():.3f} ± {g['accuracy'].std():.3f} over {defined} of "
                         f"{len(g)} seeds" if defined else f"— (no seed's validation split chose offsets)")
-                     + ".")
+                     + f"; balanced accuracy {g['balanced_accuracy' + VAL_SUFFIX].mean():.3f} against "
+                     f"{g['balanced_accuracy'].mean():.3f} at the argmax (chance {1 / len(CLASSES):.3f}).")
     one = [r for r in runs if one_class_share(r) >= 1.0]
     most = [r for r in runs if one_class_share(r) >= 0.9]
     shares = [called_share_at_offsets(r) for r in runs]
