@@ -204,3 +204,18 @@ def test_per_class_columns_at_the_validation_offsets():
     none = view.at_validation_offsets(pd.DataFrame([{**view.run_columns(Rec()), "accuracy": 0.6,
                                                       "accuracy@val": math.nan}]))
     assert math.isnan(none.loc[0, "f1_normal"]) and math.isnan(none.loc[0, "accuracy"])
+
+
+def test_audit_paired_by_hand():
+    # seeds 0 and 1: the whole image ranks better than the border by 0.2 and 0.0 (AUC); the
+    # Cohen-only task has its own split and the source task another target: both left out
+    f = pd.DataFrame({"seed": [0, 0, 1, 1, 0, 0], "auc_macro": [0.8, 0.6, 0.7, 0.7, 0.9, 0.5],
+                      "accuracy": [0.6, 0.5, 0.7, 0.4, 0.9, 0.5]})
+    labels = [ch.WHOLE_IMAGE, "class · border only", ch.WHOLE_IMAGE, "class · border only",
+              "class · whole image · Cohen only", "source · whole image"]
+    t = view.audit_paired(f, labels)
+    assert list(t.index) == ["class · border only"]
+    row = t.loc["class · border only"]
+    assert row["Δ macro AUC (whole − task)"].startswith("0.100 ± 0.141")
+    assert row["Δ accuracy (whole − task)"].startswith("0.200 ± 0.141")
+    assert row["seeds where the whole image ranks better"] == "1 of 2"

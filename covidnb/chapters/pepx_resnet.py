@@ -93,8 +93,9 @@ def grid(profile: str | dict, models: list[str] | None = None, losses: list[str]
             for s in _seeds(p, seeds) for m in models for l in losses]
 
 
+WHOLE_IMAGE = "class · whole image"  # the audit task every other class task is compared with
 AUDIT_TASKS = {  # label → (target, view, only this source collection)
-    "class · whole image": ("class", "full", None),
+    WHOLE_IMAGE: ("class", "full", None),
     "class · lung fields blanked": ("class", "no_lungs", None),
     "class · border only": ("class", "border_only", None),
     "source · whole image": ("source", "full", None),

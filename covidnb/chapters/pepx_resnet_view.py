@@ -19,7 +19,14 @@ import pandas as pd
 from covidnb.chapters import views
 from covidnb.chapters.views.frames import VAL_SUFFIX
 from covidnb.chapters.contract import Comparison
-from covidnb.chapters.pepx_resnet import CLASSES, LOSS_NAMES, PAPER_CLASSES, SPEC
+from covidnb.chapters.pepx_resnet import (
+    AUDIT_TASKS,
+    CLASSES,
+    LOSS_NAMES,
+    PAPER_CLASSES,
+    SPEC,
+    WHOLE_IMAGE,
+)
 
 PER_CLASS = ("precision", "sensitivity", "f1", "auc")
 TABLE_METRIC = {"2": "precision", "3": "sensitivity", "4": "f1"}
@@ -311,6 +318,31 @@ def audit_table(runs_frame: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame
                      "majority share of test": views.mean_std_cell(g["majority_share"], 3),
                      "runs": len(g)})
     return pd.DataFrame(rows).set_index("task")
+
+
+def audit_paired(runs_frame: pd.DataFrame, labels: Sequence[str], base: str = WHOLE_IMAGE) -> pd.DataFrame:
+    """Each class task of the audit against the whole-image model on the same seed (the same
+    patient split and test images): the mean ± std over seeds of the difference (whole image minus
+    the task) in macro AUC and in accuracy, and in how many seeds the whole image ranks better. A
+    difference near 0 means the blanked or border-only image carries about as much of the class
+    as the whole film. The Cohen-only task has its own split and is left out."""
+    f = runs_frame.assign(task=list(labels))
+    whole = f[f["task"] == base].set_index("seed")
+    rows = []
+    for task, g in f.groupby("task", sort=False):
+        target, _, only = AUDIT_TASKS.get(task, ("class", None, None))
+        if task == base or target != "class" or only is not None:
+            continue
+        g = g.set_index("seed")
+        seeds = g.index.intersection(whole.index)
+        if not len(seeds):
+            continue
+        d_auc = whole.loc[seeds, "auc_macro"] - g.loc[seeds, "auc_macro"]
+        d_acc = whole.loc[seeds, "accuracy"] - g.loc[seeds, "accuracy"]
+        rows.append({"task": task, "Δ macro AUC (whole − task)": views.mean_std_cell(d_auc, 3),
+                     "Δ accuracy (whole − task)": views.mean_std_cell(d_acc, 3),
+                     "seeds where the whole image ranks better": f"{int((d_auc > 0).sum())} of {len(seeds)}"})
+    return pd.DataFrame(rows).set_index("task") if rows else pd.DataFrame()
 
 
 def majority_share(run) -> float:
