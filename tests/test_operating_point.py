@@ -99,6 +99,8 @@ def test_balanced_accuracy_is_scikit_learn_s():
     rng = np.random.default_rng(0)
     y, pred = rng.integers(0, 3, 40), rng.integers(0, 3, 40)
     assert balanced_accuracy(y, pred, 3) == pytest.approx(balanced_accuracy_score(y, pred))
+    # a class with no sample: undefined here (scikit-learn would average the other two)
+    assert math.isnan(balanced_accuracy([0, 0, 2], [0, 1, 2], 3))
 
 
 def test_two_classes_offsets_reach_youden_s_balanced_accuracy():

@@ -81,8 +81,12 @@ def _ranks_better_than_chance(y, score) -> bool:
 
 
 def balanced_accuracy(y, pred, num_classes: int) -> float:
-    """Mean over classes of the share of each class's samples predicted as it (sensitivity)."""
+    """Mean over classes of the share of each class's samples predicted as it (sensitivity); NaN
+    when a class has no sample in ``y``. (scikit-learn's ``balanced_accuracy_score`` averages over
+    the classes present instead, which would score a split missing a class as if it had none.)"""
     y, pred = np.asarray(y, dtype=int), np.asarray(pred, dtype=int)
+    if any(not np.any(y == k) for k in range(num_classes)):
+        return math.nan
     return float(np.mean([np.mean(pred[y == k] == k) for k in range(num_classes)]))
 
 
