@@ -296,6 +296,9 @@ def run_experiment(
         preds = predict(model, splits["test"], tcfg)
         run.save_predictions(preds)
         metrics = metrics_from_predictions(preds, classes, multilabel)
+        learned = getattr(model, "block_weights", None)
+        if callable(learned):  # a paper's learned path weights (PEPX-ResNet's A, B, C per block)
+            metrics["block_weights"] = learned()
         if metrics.get("task") in OPERATING_KEY and splits["val"] is not None:
             metrics[OPERATING_KEY[metrics["task"]]] = _val_operating_point(
                 run, model, splits["val"], preds, classes, tcfg)

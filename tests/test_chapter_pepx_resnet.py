@@ -219,3 +219,25 @@ def test_audit_paired_by_hand():
     assert row["Δ macro AUC (whole − task)"].startswith("0.100 ± 0.141")
     assert row["Δ accuracy (whole − task)"].startswith("0.200 ± 0.141")
     assert row["seeds where the whole image ranks better"] == "1 of 2"
+
+
+def test_block_weights_from_the_record_and_over_seeds(monkeypatch):
+    class Rec:
+        def __init__(self, seed, loss, a):
+            self.config = {"model": "pepx_resnet", "loss": loss, "seed": seed}
+            self.metrics = {"block_weights": [{"A": a, "B": 1.0, "C": 0.5}, {"A": 2 * a, "B": 1.0, "C": 0.0}]}
+
+    t = view.learned_block_weights(Rec(0, "ce", 0.9))
+    assert list(t.index) == [1, 2] and t.loc[2, "A"] == pytest.approx(1.8)
+    s = view.block_weights_over_seeds([Rec(0, "ce", 0.9), Rec(1, "ce", 1.1), Rec(0, "focal", 1.0)])
+    assert s.loc[("softmax CE", 1), "A"].startswith("1.000 ± 0.141")
+    assert s.loc[("softmax CE", 2), "seeds"] == 2 and s.loc[(ch.LOSS_NAMES["focal"], 1), "seeds"] == 1
+    # a record made before runs kept them is read from its trained model instead
+    from covidnb.chapters import views
+    from covidnb.models.pepx import PEPXResNet
+
+    net = PEPXResNet(width=4)
+    monkeypatch.setattr(views, "trained_model", lambda run, store=None: (net, run))
+    bare = Rec(0, "ce", 1.0)
+    bare.metrics = {}
+    assert view.learned_block_weights(bare).to_dict("records") == net.block_weights()

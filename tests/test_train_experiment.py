@@ -209,3 +209,15 @@ def test_config_errors():
         )
     with pytest.raises(ValueError, match="unknown field"):
         normalise_config({"chapter": "x", "dataset": "d", "model": "m", "train": {"epoch": 2}})
+
+
+def test_a_model_s_learned_path_weights_are_recorded(tmp_path, toy_data):
+    # PEPX-ResNet's A, B, C (all initialised to 1) are kept in the record after training, so a
+    # page can show them without a checkpoint
+    run = run_experiment(_config(dataset="toy3", model="pepx_resnet", model_kwargs={"width": 4}),
+                         store=RunStore(tmp_path), keep_checkpoints=False)
+    w = run.metrics["block_weights"]
+    assert len(w) == 4 and all(set(b) == {"A", "B", "C"} for b in w)
+    assert any(abs(v - 1.0) > 1e-6 for b in w for v in b.values())  # training moved them
+    plain = run_experiment(_config(dataset="toy3"), store=RunStore(tmp_path), keep_checkpoints=False)
+    assert "block_weights" not in plain.metrics

@@ -299,10 +299,42 @@ def roc_one_vs_rest(runs: Sequence, by=("Model", "Loss"), seed: int | None = Non
     return fig
 
 
+def _weights_frame(rows: Sequence[Mapping[str, float]]) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), index=pd.Index(range(1, len(rows) + 1), name="block"))
+
+
 def block_weights(model) -> pd.DataFrame:
     """The learned A, B, C of each block of a PEPX-ResNet (rows: blocks 1–4)."""
-    rows = model.block_weights()
-    return pd.DataFrame(rows, index=pd.Index(range(1, len(rows) + 1), name="block"))
+    return _weights_frame(model.block_weights())
+
+
+def learned_block_weights(run, store=None) -> pd.DataFrame:
+    """A, B, C per block of a PEPX-ResNet run after training: from its record (runs keep them),
+    else from its checkpoint (:func:`views.trained_model`, which raises ``views.NotReRun`` where
+    there is none to read, as in the book)."""
+    rows = (run.metrics or {}).get("block_weights")
+    if rows:
+        return _weights_frame(rows)
+    net, _ = views.trained_model(run, store)
+    return block_weights(net)
+
+
+def block_weights_over_seeds(runs: Sequence) -> pd.DataFrame:
+    """Mean ± std over seeds of each block's recorded A, B, C, one row per (loss, block), from the
+    PEPX-ResNet runs whose records keep them (empty when none does)."""
+    parts = []
+    for r in runs:
+        rows = (r.metrics or {}).get("block_weights")
+        if r.config.get("model") == "pepx_resnet" and rows:
+            parts.append(_weights_frame(rows).reset_index().assign(
+                Loss=LOSS_NAMES.get(r.config.get("loss"), r.config.get("loss")), seed=r.config["seed"]))
+    if not parts:
+        return pd.DataFrame()
+    f = pd.concat(parts, ignore_index=True)
+    names = [c for c in ("A", "B", "C") if c in f]
+    out = f.groupby(["Loss", "block"], sort=False)[names].agg(lambda v: views.mean_std_cell(v, 3))
+    out["seeds"] = f.groupby(["Loss", "block"], sort=False)["seed"].nunique()
+    return out
 
 
 # -- the shortcut audit -------------------------------------------------------------------------
