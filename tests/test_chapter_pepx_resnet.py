@@ -241,3 +241,17 @@ def test_block_weights_from_the_record_and_over_seeds(monkeypatch):
     bare = Rec(0, "ce", 1.0)
     bare.metrics = {}
     assert view.learned_block_weights(bare).to_dict("records") == net.block_weights()
+
+
+def test_adam_reach_by_hand():
+    class Rec:
+        config = {"train": {"optimizer": "adam", "lr": 1e-4, "batch_size": 16, "scheduler": None}}
+        provenance = {"datasets": {"train": {"n": 67}}}
+        metrics = {"training": {"epochs_run": 12}}
+
+    # ceil(67 / 16) = 5 steps per epoch, 12 epochs: 60 steps of at most about 1e-4
+    assert view.adam_reach(Rec()) == {"steps": 60, "lr": 1e-4, "reach": pytest.approx(0.006)}
+    Rec.config = {"train": {**Rec.config["train"], "max_steps_per_epoch": 2}}
+    assert view.adam_reach(Rec())["steps"] == 24
+    Rec.config = {"train": {**Rec.config["train"], "optimizer": "sgd"}}
+    assert view.adam_reach(Rec()) is None

@@ -319,6 +319,24 @@ def learned_block_weights(run, store=None) -> pd.DataFrame:
     return block_weights(net)
 
 
+def adam_reach(run) -> dict[str, Any] | None:
+    """How far a run could have moved one scalar weight such as A, B or C: Adam's step on a
+    parameter is about at most the learning rate (Kingma & Ba 2015, §2.1), so (optimiser steps) ×
+    lr bounds the change from the start. Steps: ``ceil(training images / batch)`` per epoch (the
+    cap ``max_steps_per_epoch`` where set) times the epochs run. ``None`` unless the run used
+    Adam with a constant learning rate."""
+    t = run.config.get("train") or {}
+    n = ((run.provenance or {}).get("datasets", {}).get("train") or {}).get("n")
+    epochs = (run.metrics.get("training") or {}).get("epochs_run")
+    if t.get("optimizer") != "adam" or t.get("scheduler") or not n or not epochs:
+        return None
+    per_epoch = math.ceil(n / int(t["batch_size"]))
+    if t.get("max_steps_per_epoch"):
+        per_epoch = min(per_epoch, int(t["max_steps_per_epoch"]))
+    steps = per_epoch * int(epochs)
+    return {"steps": steps, "lr": float(t["lr"]), "reach": steps * float(t["lr"])}
+
+
 def block_weights_over_seeds(runs: Sequence) -> pd.DataFrame:
     """Mean ± std over seeds of each block's recorded A, B, C, one row per (loss, block), from the
     PEPX-ResNet runs whose records keep them (empty when none does)."""
