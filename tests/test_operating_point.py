@@ -137,3 +137,11 @@ def test_test_metrics_at_the_validation_offsets():
     assert out["rule"] == MULTICLASS_RULE and set(out["offsets"]) == {"a", "b", "c"}
     none = at_validation_offsets([0, 0, 1], [[0.6, 0.3, 0.1]] * 3, test_y, test_p, ["a", "b", "c"])
     assert none["offsets"] is None and "why" not in none  # class c absent: nothing to choose on
+
+
+def test_many_classes_record_no_offsets_instead_of_failing_the_run():
+    from covidnb.metrics.operating import at_validation_offsets
+
+    probs = [[0.2] * 5] * 5
+    out = at_validation_offsets([0, 1, 2, 3, 4], probs, [0, 1], probs[:2], list("abcde"))
+    assert out["offsets"] is None and "5 classes" in out["why"]

@@ -139,6 +139,10 @@ def at_validation_offsets(val_y, val_probs, test_y, test_probs, classes) -> dict
     from covidnb.metrics.multiclass import confusion_matrix
 
     classes = list(classes)
+    if len(classes) > MAX_OFFSET_CLASSES:  # a trained run keeps its record: no offsets, and why
+        return {"offsets": None, "rule": MULTICLASS_RULE,
+                "why": f"{len(classes)} classes: the full grid of offsets is searched for at most "
+                       f"{MAX_OFFSET_CLASSES}"}
     b = class_offsets(val_y, val_probs)
     if b is None:
         out = {"offsets": None, "rule": MULTICLASS_RULE}
