@@ -11,6 +11,8 @@ import torch
 import pytest
 
 from covidnb.chapters import pepx_resnet as ch
+from covidnb.chapters import pepx_resnet_blocks as blocks
+from covidnb.chapters import pepx_resnet_shortcuts as shortcuts
 from covidnb.chapters import pepx_resnet_view as view
 from covidnb.chapters.registry import get_chapter
 from covidnb.experiment import normalise_config
@@ -77,7 +79,7 @@ def test_source_rule_by_hand():
                           "label": ["COVID-19", "COVID-19", "normal", "normal", "normal"]})
     test = pd.DataFrame({"source": ["a", "b", "b", "c"],
                          "label": ["COVID-19", "normal", "COVID-19", "normal"]})
-    res = view.source_rule(train, test)
+    res = shortcuts.source_rule(train, test)
     assert res["rule"] == {"a": "COVID-19", "b": "normal"}
     assert res["accuracy"] == pytest.approx(3 / 4)  # c falls back to the overall majority, normal
 
@@ -166,12 +168,12 @@ class _TwoSourceSplit:
 @pytest.mark.parametrize("visible", [True, False])
 def test_source_probe_finds_a_visible_source_only(visible):
     splits = [_TwoSourceSplit(40, 0, visible, 0), _TwoSourceSplit(20, 20, visible, 1)]
-    feats, source, patient = view.probe_features(splits)
+    feats, source, patient = shortcuts.probe_features(splits)
     assert len(source) == 60 and len(set(patient)) == 30 and source.sum() == 30
-    assert feats[f"grey levels, {view.PROBE_SIZE} × {view.PROBE_SIZE}"].shape == (60, view.PROBE_SIZE ** 2)
-    hist = feats[f"grey-level histogram, {view.PROBE_BINS} bins"]
+    assert feats[f"grey levels, {shortcuts.PROBE_SIZE} × {shortcuts.PROBE_SIZE}"].shape == (60, shortcuts.PROBE_SIZE ** 2)
+    hist = feats[f"grey-level histogram, {shortcuts.PROBE_BINS} bins"]
     np.testing.assert_allclose(hist.sum(1), 1.0, rtol=1e-5)  # shares of the pixels
-    table = view.source_probe(splits, permutations=9).set_index("features")
+    table = shortcuts.source_probe(splits, permutations=9).set_index("features")
     if visible:
         assert (table["AUC (out of fold)"] > 0.9).all() and (table["permutation p"] == 0.1).all()
     else:
@@ -213,7 +215,7 @@ def test_audit_paired_by_hand():
                       "accuracy": [0.6, 0.5, 0.7, 0.4, 0.9, 0.5]})
     labels = [ch.WHOLE_IMAGE, "class · border only", ch.WHOLE_IMAGE, "class · border only",
               "class · whole image · Cohen only", "source · whole image"]
-    t = view.audit_paired(f, labels)
+    t = shortcuts.audit_paired(f, labels)
     assert list(t.index) == ["class · border only"]
     row = t.loc["class · border only"]
     assert row["Δ macro AUC (whole − task)"].startswith("0.100 ± 0.141")
@@ -227,9 +229,9 @@ def test_block_weights_from_the_record_and_over_seeds(monkeypatch):
             self.config = {"model": "pepx_resnet", "loss": loss, "seed": seed}
             self.metrics = {"block_weights": [{"A": a, "B": 1.0, "C": 0.5}, {"A": 2 * a, "B": 1.0, "C": 0.0}]}
 
-    t = view.learned_block_weights(Rec(0, "ce", 0.9))
+    t = blocks.learned_block_weights(Rec(0, "ce", 0.9))
     assert list(t.index) == [1, 2] and t.loc[2, "A"] == pytest.approx(1.8)
-    s = view.block_weights_over_seeds([Rec(0, "ce", 0.9), Rec(1, "ce", 1.1), Rec(0, "focal", 1.0)])
+    s = blocks.block_weights_over_seeds([Rec(0, "ce", 0.9), Rec(1, "ce", 1.1), Rec(0, "focal", 1.0)])
     assert s.loc[("softmax CE", 1), "A"].startswith("1.000 ± 0.141")
     assert s.loc[("softmax CE", 2), "seeds"] == 2 and s.loc[(ch.LOSS_NAMES["focal"], 1), "seeds"] == 1
     # a record made before runs kept them is read from its trained model instead
@@ -240,7 +242,7 @@ def test_block_weights_from_the_record_and_over_seeds(monkeypatch):
     monkeypatch.setattr(views, "trained_model", lambda run, store=None: (net, run))
     bare = Rec(0, "ce", 1.0)
     bare.metrics = {}
-    assert view.learned_block_weights(bare).to_dict("records") == net.block_weights()
+    assert blocks.learned_block_weights(bare).to_dict("records") == net.block_weights()
 
 
 def test_adam_reach_by_hand():
@@ -250,8 +252,8 @@ def test_adam_reach_by_hand():
         metrics = {"training": {"epochs_run": 12}}
 
     # ceil(67 / 16) = 5 steps per epoch, 12 epochs: 60 steps of at most about 1e-4
-    assert view.adam_reach(Rec()) == {"steps": 60, "lr": 1e-4, "reach": pytest.approx(0.006)}
+    assert blocks.adam_reach(Rec()) == {"steps": 60, "lr": 1e-4, "reach": pytest.approx(0.006)}
     Rec.config = {"train": {**Rec.config["train"], "max_steps_per_epoch": 2}}
-    assert view.adam_reach(Rec())["steps"] == 24
+    assert blocks.adam_reach(Rec())["steps"] == 24
     Rec.config = {"train": {**Rec.config["train"], "optimizer": "sgd"}}
-    assert view.adam_reach(Rec()) is None
+    assert blocks.adam_reach(Rec()) is None

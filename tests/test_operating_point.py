@@ -145,3 +145,13 @@ def test_many_classes_record_no_offsets_instead_of_failing_the_run():
     probs = [[0.2] * 5] * 5
     out = at_validation_offsets([0, 1, 2, 3, 4], probs, [0, 1], probs[:2], list("abcde"))
     assert out["offsets"] is None and "5 classes" in out["why"]
+
+
+def test_balanced_accuracy_and_most_called_share_from_a_confusion_matrix():
+    from covidnb.metrics.operating import balanced_accuracy_from_confusion, most_called_share
+
+    cm = [[2, 1, 0], [0, 2, 1], [1, 0, 3]]  # rows: true class; columns: called class
+    assert balanced_accuracy_from_confusion(cm) == pytest.approx((2 / 3 + 2 / 3 + 3 / 4) / 3)
+    assert most_called_share(cm) == pytest.approx(4 / 10)
+    assert math.isnan(balanced_accuracy_from_confusion([[1, 0], [0, 0]]))  # class 2 absent
+    assert math.isnan(most_called_share(None)) and math.isnan(balanced_accuracy_from_confusion([]))

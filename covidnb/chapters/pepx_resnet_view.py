@@ -1,5 +1,7 @@
-"""What only the PEPX-ResNet chapter shows: the paper's per-class Tables 2–4, three-class
-confusion matrices and one-vs-rest ROC, the learned A, B, C, and the shortcut audit.
+"""What only the PEPX-ResNet chapter shows of the paper's tables: per-class Tables 2–4 (at the
+argmax and at the class offsets chosen on validation), three-class confusion matrices, per-class
+F1 per epoch, one-vs-rest ROC and bootstrap intervals. The learned A, B, C are
+:mod:`covidnb.chapters.pepx_resnet_blocks`; the shortcut audit :mod:`covidnb.chapters.pepx_resnet_shortcuts`.
 
 The shared runs frame (:func:`covidnb.chapters.views.runs_frame`) holds the binary metric names;
 Zhang & Zhang report precision, sensitivity and F1 per class, so :func:`frame` adds one column per
@@ -10,23 +12,16 @@ predicted as a class: precision; no image of it: sensitivity; F1 built on either
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from covidnb.chapters import views
-from covidnb.chapters.views.frames import VAL_SUFFIX
 from covidnb.chapters.contract import Comparison
-from covidnb.chapters.pepx_resnet import (
-    AUDIT_TASKS,
-    CLASSES,
-    LOSS_NAMES,
-    PAPER_CLASSES,
-    SPEC,
-    WHOLE_IMAGE,
-)
+from covidnb.chapters.pepx_resnet import CLASSES, LOSS_NAMES, PAPER_CLASSES, SPEC
+from covidnb.chapters.views.frames import VAL_SUFFIX
+from covidnb.metrics.operating import balanced_accuracy_from_confusion, most_called_share
 
 PER_CLASS = ("precision", "sensitivity", "f1", "auc")
 TABLE_METRIC = {"2": "precision", "3": "sensitivity", "4": "f1"}
@@ -64,12 +59,11 @@ def run_columns(run) -> dict[str, float]:
     auc = m.get("auc") if m.get("task") == "binary" else (m.get("macro") or {}).get("auc")
     out["auc_macro"] = math.nan if auc is None else float(auc)
     # balanced accuracy (mean sensitivity, chance 1 / K): what the validation offsets maximise
-    out["balanced_accuracy"] = _mean_defined([out.get(column("sensitivity", c), math.nan) for c in classes])
+    out["balanced_accuracy"] = balanced_accuracy_from_confusion(m.get("confusion_matrix") or [])
     # the same per-class values at the class offsets chosen on validation (NaN where none)
     op = m.get("val_offsets") or {}
     at_val = per_class_from_confusion(op["confusion_matrix"], classes) if op.get("confusion_matrix") else {}
-    out["balanced_accuracy" + VAL_SUFFIX] = (
-        _mean_defined([at_val[column("sensitivity", c)] for c in classes]) if at_val else math.nan)
+    out["balanced_accuracy" + VAL_SUFFIX] = balanced_accuracy_from_confusion(op.get("confusion_matrix") or [])
     for metric in TABLE_METRIC.values():
         for c in classes:
             out[column(metric, c) + VAL_SUFFIX] = at_val.get(column(metric, c), math.nan)
@@ -97,13 +91,7 @@ def at_validation_offsets(runs_frame: pd.DataFrame) -> pd.DataFrame:
 def called_share_at_offsets(run) -> float:
     """The share of test images a run puts in its most-called class at its validation offsets
     (NaN when it has none)."""
-    cm = np.asarray((run.metrics.get("val_offsets") or {}).get("confusion_matrix") or [], dtype=float)
-    return float(cm.sum(0).max() / cm.sum()) if cm.size and cm.sum() else math.nan
-
-
-def _mean_defined(values: Sequence[float]) -> float:
-    """The mean, or NaN when any value is undefined (a class absent from the test split)."""
-    return math.nan if any(math.isnan(v) for v in values) else float(np.mean(values))
+    return most_called_share((run.metrics.get("val_offsets") or {}).get("confusion_matrix"))
 
 
 def balanced_accuracy_table(runs_frame: pd.DataFrame, by=("Model", "Loss")) -> pd.DataFrame:
@@ -299,183 +287,6 @@ def roc_one_vs_rest(runs: Sequence, by=("Model", "Loss"), seed: int | None = Non
     return fig
 
 
-def _weights_frame(rows: Sequence[Mapping[str, float]]) -> pd.DataFrame:
-    return pd.DataFrame(list(rows), index=pd.Index(range(1, len(rows) + 1), name="block"))
-
-
-def block_weights(model) -> pd.DataFrame:
-    """The learned A, B, C of each block of a PEPX-ResNet (rows: blocks 1–4)."""
-    return _weights_frame(model.block_weights())
-
-
-def learned_block_weights(run, store=None) -> pd.DataFrame:
-    """A, B, C per block of a PEPX-ResNet run after training: from its record (runs keep them),
-    else from its checkpoint (:func:`views.trained_model`, which raises ``views.NotReRun`` where
-    there is none to read, as in the book)."""
-    rows = (run.metrics or {}).get("block_weights")
-    if rows:
-        return _weights_frame(rows)
-    net, _ = views.trained_model(run, store)
-    return block_weights(net)
-
-
-def adam_reach(run) -> dict[str, Any] | None:
-    """How far a run could have moved one scalar weight such as A, B or C: Adam's step on a
-    parameter is about at most the learning rate (Kingma & Ba 2015, §2.1), so (optimiser steps) ×
-    lr bounds the change from the start. Steps: ``ceil(training images / batch)`` per epoch (the
-    cap ``max_steps_per_epoch`` where set) times the epochs run. ``None`` unless the run used
-    Adam with a constant learning rate."""
-    t = run.config.get("train") or {}
-    n = ((run.provenance or {}).get("datasets", {}).get("train") or {}).get("n")
-    epochs = (run.metrics.get("training") or {}).get("epochs_run")
-    if t.get("optimizer") != "adam" or t.get("scheduler") or not n or not epochs:
-        return None
-    per_epoch = math.ceil(n / int(t["batch_size"]))
-    if t.get("max_steps_per_epoch"):
-        per_epoch = min(per_epoch, int(t["max_steps_per_epoch"]))
-    steps = per_epoch * int(epochs)
-    return {"steps": steps, "lr": float(t["lr"]), "reach": steps * float(t["lr"])}
-
-
-def block_weights_over_seeds(runs: Sequence) -> pd.DataFrame:
-    """Mean ± std over seeds of each block's recorded A, B, C, one row per (loss, block), from the
-    PEPX-ResNet runs whose records keep them (empty when none does)."""
-    parts = []
-    for r in runs:
-        rows = (r.metrics or {}).get("block_weights")
-        if r.config.get("model") == "pepx_resnet" and rows:
-            parts.append(_weights_frame(rows).reset_index().assign(
-                Loss=LOSS_NAMES.get(r.config.get("loss"), r.config.get("loss")), seed=r.config["seed"]))
-    if not parts:
-        return pd.DataFrame()
-    f = pd.concat(parts, ignore_index=True)
-    names = [c for c in ("A", "B", "C") if c in f]
-    out = f.groupby(["Loss", "block"], sort=False)[names].agg(lambda v: views.mean_std_cell(v, 3))
-    out["seeds"] = f.groupby(["Loss", "block"], sort=False)["seed"].nunique()
-    return out
-
-
-# -- the shortcut audit -------------------------------------------------------------------------
-def audit_table(runs_frame: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
-    """Mean ± std over seeds of test accuracy and macro AUC per audit task (``labels``: the task
-    of each row of ``runs_frame``, as :func:`covidnb.chapters.pepx_resnet.audit_grid` names them),
-    with the share of the test split's most common label (what always guessing it scores)."""
-    f = runs_frame.assign(task=list(labels))
-    rows = []
-    for task, g in f.groupby("task", sort=False):
-        rows.append({"task": task, "accuracy": views.mean_std_cell(g["accuracy"], 3),
-                     "macro AUC": views.mean_std_cell(g["auc_macro"], 3),
-                     "majority share of test": views.mean_std_cell(g["majority_share"], 3),
-                     "runs": len(g)})
-    return pd.DataFrame(rows).set_index("task")
-
-
-def audit_paired(runs_frame: pd.DataFrame, labels: Sequence[str], base: str = WHOLE_IMAGE) -> pd.DataFrame:
-    """Each class task of the audit against the whole-image model on the same seed (the same
-    patient split and test images): the mean ± std over seeds of the difference (whole image minus
-    the task) in macro AUC and in accuracy, and in how many seeds the whole image ranks better. A
-    difference near 0 means the blanked or border-only image carries about as much of the class
-    as the whole film. The Cohen-only task has its own split and is left out."""
-    f = runs_frame.assign(task=list(labels))
-    whole = f[f["task"] == base].set_index("seed")
-    rows = []
-    for task, g in f.groupby("task", sort=False):
-        target, _, only = AUDIT_TASKS.get(task, ("class", None, None))
-        if task == base or target != "class" or only is not None:
-            continue
-        g = g.set_index("seed")
-        seeds = g.index.intersection(whole.index)
-        if not len(seeds):
-            continue
-        d_auc = whole.loc[seeds, "auc_macro"] - g.loc[seeds, "auc_macro"]
-        d_acc = whole.loc[seeds, "accuracy"] - g.loc[seeds, "accuracy"]
-        rows.append({"task": task, "Δ macro AUC (whole − task)": views.mean_std_cell(d_auc, 3),
-                     "Δ accuracy (whole − task)": views.mean_std_cell(d_acc, 3),
-                     "seeds where the whole image ranks better": f"{int((d_auc > 0).sum())} of {len(seeds)}"})
-    return pd.DataFrame(rows).set_index("task") if rows else pd.DataFrame()
-
-
-def majority_share(run) -> float:
-    """The share of the most common label in the run's test predictions."""
-    y = run.predictions["label"].to_numpy(int)
-    return float(np.bincount(y).max() / len(y)) if len(y) else math.nan
-
-
-def accuracy_by_source(runs: Sequence) -> pd.DataFrame:
-    """Test accuracy of class runs within each source collection, against all sources together,
-    with the class mix of each source's test images (mean over seeds; n = images over seeds)."""
-    rows = []
-    for r in runs:
-        p = r.predictions
-        scores = p[[f"p_{c}" for c in CLASSES]].to_numpy(float)
-        right = scores.argmax(1) == p["label"].to_numpy(int)
-        label = " | ".join(str(views.label_of(SPEC, r, b)) for b in ("Model", "Loss"))
-        for src, idx in list(p.groupby("source").groups.items()) + [("all sources", p.index)]:
-            rows.append({"run": label, "source": src, "seed": r.config["seed"],
-                         "accuracy": float(right[p.index.get_indexer(idx)].mean()), "n": len(idx)})
-    f = pd.DataFrame(rows)
-    return f.groupby(["run", "source"]).agg(accuracy=("accuracy", "mean"), sd=("accuracy", "std"),
-                                            images=("n", "sum"), seeds=("seed", "nunique"))
-
-
-def source_rule(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
-    """A classifier that sees only the source collection: it predicts, for every test image,
-    the most common training class of its source. Returns its accuracy and the rule."""
-    rule = train.groupby("source")["label"].agg(lambda s: s.value_counts().idxmax()).to_dict()
-    fallback = train["label"].value_counts().idxmax()
-    guess = test["source"].map(rule).fillna(fallback)
-    return {"accuracy": float((guess == test["label"]).mean()), "rule": rule, "n": len(test)}
-
-
-def source_class_table(datasets: Mapping[str, Any]) -> pd.DataFrame:
-    """Images per (split, source, class) of the opened splits."""
-    parts = [d.to_frame().assign(split=name) for name, d in datasets.items()]
-    f = pd.concat(parts, ignore_index=True)
-    return pd.crosstab([f["split"], f["source"]], f["label"]).reindex(columns=list(CLASSES), fill_value=0)
-
-
-PROBE_SIZE = 16  # side of the pooled pixel grid the probe reads (256 features for ~111 images)
-PROBE_BINS = 32  # grey-level histogram bins
-
-
-def probe_features(datasets: Sequence) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Every image of the opened splits once, as the network sees it (after the dataset's
-    resizing and scaling): the grey levels average-pooled to ``PROBE_SIZE`` × ``PROBE_SIZE``, and
-    their histogram; with each image's source (1 = the second source of the pool) and patient."""
-    import torch
-    import torch.nn.functional as F
-
-    pixels, hist, source, patient = [], [], [], []
-    for ds in datasets:
-        order = list(ds.sources_in_pool)
-        frame = ds.to_frame()
-        for i in range(len(ds)):
-            img = ds[i]["image"].float().mean(0, keepdim=True)[None]
-            pixels.append(F.adaptive_avg_pool2d(img, PROBE_SIZE).flatten().numpy())
-            hist.append(torch.histc(img, bins=PROBE_BINS, min=0.0, max=1.0).numpy() / img.numel())
-            source.append(order.index(frame["source"].iloc[i]))
-            patient.append(frame["patient_id"].iloc[i])
-    feats = {f"grey levels, {PROBE_SIZE} × {PROBE_SIZE}": np.stack(pixels),
-             f"grey-level histogram, {PROBE_BINS} bins": np.stack(hist)}
-    return feats, np.asarray(source), np.asarray(patient)
-
-
-def source_probe(datasets: Sequence, permutations: int = 100, seed: int = 0) -> pd.DataFrame:
-    """The shortcut audit's second estimator of "is the source visible in the image?": a fixed
-    L2 logistic regression on :func:`probe_features`, every image held out once (5 folds, whole
-    patients), with a permutation p-value (:func:`covidnb.metrics.probe.grouped_probe`)."""
-    from covidnb.metrics.probe import grouped_probe
-
-    feats, source, patient = probe_features(datasets)
-    rows = []
-    for name, x in feats.items():
-        r = grouped_probe(x, source, patient, permutations=permutations, seed=seed)
-        rows.append({"features": name, "images": r["images"], "patients": r["groups"],
-                     "AUC (out of fold)": r["auc"], "AUC reached by chance (95 %)": r["null_95"],
-                     "permutation p": r["p_value"], "permutations": r["permutations"]})
-    return pd.DataFrame(rows)
-
-
 # -- intervals ----------------------------------------------------------------------------------
 def _confusion(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
     k = scores.shape[1]
@@ -558,7 +369,7 @@ def closing_note(runs: Sequence, audit_frame: pd.DataFrame | None, audit_labels:
         defined = g["accuracy"].notna().sum()
         lines.append(f"- {model}, {loss}, at the {OFFSETS_LABEL}: accuracy "
                      + (f"{g['accuracy'].mean():.3f} ± {g['accuracy'].std():.3f} over {defined} of "
-                        f"{len(g)} seeds" if defined else f"— (no seed's validation split chose offsets)")
+                        f"{len(g)} seeds" if defined else "— (no seed's validation split chose offsets)")
                      + f"; balanced accuracy {g['balanced_accuracy' + VAL_SUFFIX].mean():.3f} against "
                      f"{g['balanced_accuracy'].mean():.3f} at the argmax (chance {1 / len(CLASSES):.3f}).")
     one = [r for r in runs if one_class_share(r) >= 1.0]

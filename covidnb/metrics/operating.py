@@ -80,14 +80,28 @@ def _ranks_better_than_chance(y, score) -> bool:
     return bool(roc_auc_score(y, score) > 0.5)
 
 
-def balanced_accuracy(y, pred, num_classes: int) -> float:
-    """Mean over classes of the share of each class's samples predicted as it (sensitivity); NaN
-    when a class has no sample in ``y``. (scikit-learn's ``balanced_accuracy_score`` averages over
-    the classes present instead, which would score a split missing a class as if it had none.)"""
-    y, pred = np.asarray(y, dtype=int), np.asarray(pred, dtype=int)
-    if any(not np.any(y == k) for k in range(num_classes)):
+def balanced_accuracy_from_confusion(cm) -> float:
+    """Mean over classes of each class's sensitivity, from a confusion matrix (rows: true class);
+    NaN when a class has no sample. (scikit-learn's ``balanced_accuracy_score`` averages over the
+    classes present instead, which would score a split missing a class as if it had none.)"""
+    cm = np.asarray(cm, dtype=float)
+    if cm.ndim != 2 or not cm.size or np.any(cm.sum(1) == 0):
         return math.nan
-    return float(np.mean([np.mean(pred[y == k] == k) for k in range(num_classes)]))
+    return float(np.mean(np.diag(cm) / cm.sum(1)))
+
+
+def balanced_accuracy(y, pred, num_classes: int) -> float:
+    """:func:`balanced_accuracy_from_confusion` of the calls ``pred`` against the labels ``y``."""
+    from covidnb.metrics.multiclass import confusion_matrix
+
+    return balanced_accuracy_from_confusion(confusion_matrix(y, pred, num_classes))
+
+
+def most_called_share(cm) -> float:
+    """The share of samples in the most-called class of a confusion matrix (columns: called
+    class); 1.0 means every sample got the same call. NaN for an empty matrix."""
+    cm = np.asarray(cm if cm is not None else [], dtype=float)
+    return float(cm.sum(0).max() / cm.sum()) if cm.size and cm.sum() else math.nan
 
 
 def class_offsets(y, probs, grid=OFFSET_GRID) -> np.ndarray | None:

@@ -23,7 +23,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from covidnb.metrics.operating import one_class_share
+from covidnb.metrics.operating import most_called_share, one_class_share
 
 COLLAPSE = 0.9  # a run calling at least this share of the test images one class has collapsed
 CONSTANT = 0.01  # a std of the positive-class test scores below this is a constant output
@@ -54,8 +54,7 @@ def audit_run(run) -> dict:
         called = probs.argmax(1)
         at_rule = float(np.bincount(called).max() / called.size) if called.size else math.nan
         thr = math.nan
-        cm = np.asarray((m.get("val_offsets") or {}).get("confusion_matrix") or [], dtype=float)
-        at_thr = float(cm.sum(0).max() / cm.sum()) if cm.size and cm.sum() else math.nan
+        at_thr = most_called_share((m.get("val_offsets") or {}).get("confusion_matrix"))
         spread = float(probs.std(axis=0).max()) if called.size else math.nan
         test_auc = (m.get("macro") or {}).get("auc")
     else:
